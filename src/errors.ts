@@ -1,0 +1,168 @@
+/**
+ * Every failure triturus reports is a `TriturusError` with a string `code`.
+ * One subclass per failure domain lets callers `catch` broadly (`instanceof TriturusError`)
+ * or narrowly (`instanceof DecryptionError`, `switch (e.code)`).
+ *
+ * Messages never contain secret material: they name the parameter and carry numbers
+ * (lengths, indices, limits), never key bytes or plaintext.
+ */
+
+/** Codes for malformed input: bad base64, truncated or unknown wire formats, bad JSON. */
+export type DecodeErrorCode =
+  | 'BASE64_INVALID'
+  | 'VARINT_INVALID'
+  | 'MESSAGE_MALFORMED'
+  | 'MESSAGE_UNSUPPORTED_VERSION'
+  | 'MESSAGE_MISSING_FIELD'
+  | 'JSON_INVALID'
+  | 'KEY_EXPORT_MALFORMED';
+
+/** Codes for a ciphertext that does not open. */
+export type DecryptionErrorCode =
+  | 'MAC_MISMATCH'
+  | 'PADDING_INVALID'
+  | 'CIPHERTEXT_INVALID_LENGTH'
+  | 'MESSAGE_GAP_TOO_LARGE'
+  | 'MESSAGE_KEY_MISSING'
+  | 'UNKNOWN_MESSAGE_INDEX'
+  | 'KEY_EXPORT_BAD_PASSPHRASE'
+  | 'AEAD_TAG_MISMATCH';
+
+export type PickleErrorCode = 'PICKLE_INVALID' | 'PICKLE_BAD_KEY' | 'PICKLE_UNSUPPORTED_VERSION' | 'PICKLE_WRONG_TYPE';
+
+export type KeyErrorCode = 'KEY_INVALID_LENGTH' | 'KEY_INVALID' | 'KEY_NON_CONTRIBUTORY' | 'KEY_UNSUPPORTED';
+
+export type SessionErrorCode =
+  | 'SESSION_MISMATCH'
+  | 'ONE_TIME_KEY_UNKNOWN'
+  | 'SESSION_NOT_FOUND'
+  | 'SESSIONS_NOT_CONNECTED'
+  | 'INDEX_OUT_OF_RANGE';
+
+export type SignatureErrorCode = 'SIGNATURE_INVALID' | 'SIGNATURE_MISSING';
+
+export type StoreErrorCode =
+  | 'STORE_IO'
+  | 'STORE_CLOSED'
+  | 'STORE_SCHEMA'
+  | 'STORE_CONFLICT'
+  | 'STORE_LEASE_LOST'
+  | 'STORE_LEASE_TIMEOUT'
+  | 'STORE_NOT_FOUND'
+  | 'STORE_EXISTS';
+
+/** Codes for a Matrix event or device-level rule that a message breaks. */
+export type DeviceErrorCode =
+  | 'EVENT_INVALID'
+  | 'EVENT_SENDER_MISMATCH'
+  | 'EVENT_RECIPIENT_MISMATCH'
+  | 'EVENT_KEYS_MISMATCH'
+  | 'EVENT_ROOM_MISMATCH'
+  | 'EVENT_REPLAYED'
+  | 'EVENT_WRONG_CHANNEL'
+  | 'EVENT_UNSUPPORTED_ALGORITHM'
+  | 'ROOM_KEY_UNKNOWN'
+  | 'DEVICE_UNKNOWN'
+  | 'NO_OLM_SESSION';
+
+export type DmlsErrorCode = 'DMLS_INVALID' | 'DMLS_EPOCH_UNKNOWN' | 'DMLS_FORK';
+
+export type GeneralErrorCode = 'INVALID_ARGUMENT' | 'RANDOM_UNAVAILABLE' | 'UNSUPPORTED';
+
+export type TriturusErrorCode =
+  | DecodeErrorCode
+  | DecryptionErrorCode
+  | PickleErrorCode
+  | KeyErrorCode
+  | SessionErrorCode
+  | SignatureErrorCode
+  | StoreErrorCode
+  | DeviceErrorCode
+  | DmlsErrorCode
+  | GeneralErrorCode;
+
+/** Numbers and public identifiers that help a caller act on an error. Never secrets. */
+export interface ErrorDetails {
+  readonly expected?: number;
+  readonly actual?: number;
+  readonly messageIndex?: number;
+  readonly firstKnownIndex?: number;
+  readonly maxGap?: number;
+  readonly version?: number;
+  readonly field?: string;
+}
+
+export class TriturusError extends Error {
+  readonly code: TriturusErrorCode;
+  readonly details: ErrorDetails;
+
+  constructor(code: TriturusErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.details = details;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+export class DecodeError extends TriturusError {
+  declare readonly code: DecodeErrorCode;
+  constructor(code: DecodeErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+export class DecryptionError extends TriturusError {
+  declare readonly code: DecryptionErrorCode;
+  constructor(code: DecryptionErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+export class PickleError extends TriturusError {
+  declare readonly code: PickleErrorCode;
+  constructor(code: PickleErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+export class KeyError extends TriturusError {
+  declare readonly code: KeyErrorCode;
+  constructor(code: KeyErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+export class SessionError extends TriturusError {
+  declare readonly code: SessionErrorCode;
+  constructor(code: SessionErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+export class SignatureError extends TriturusError {
+  declare readonly code: SignatureErrorCode;
+  constructor(code: SignatureErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+export class StoreError extends TriturusError {
+  declare readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+export class DeviceError extends TriturusError {
+  declare readonly code: DeviceErrorCode;
+  constructor(code: DeviceErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+export class DmlsError extends TriturusError {
+  declare readonly code: DmlsErrorCode;
+  constructor(code: DmlsErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+
+/** A caller passed a value of the wrong type, length or range. */
+export function invalidArgument(message: string, details: ErrorDetails = {}): TriturusError {
+  return new TriturusError('INVALID_ARGUMENT', message, details);
+}

@@ -1,0 +1,2 @@
+import { name } from '#crypto-default';
+export const backendName: string = name;

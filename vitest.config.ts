@@ -1,0 +1,32 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const nobleBackend = fileURLToPath(new URL('./src/crypto/noble.ts', import.meta.url));
+
+// Two projects run the same protocol tests on each crypto backend. The `node` project resolves
+// the package's `#crypto-default` import through the `node` condition (node:crypto); the `noble`
+// project pins it to the pure-JavaScript backend that browsers get.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        extends: true,
+        resolve: { conditions: ['triturus-source', 'node', 'import', 'default'] },
+        ssr: { resolve: { conditions: ['triturus-source', 'node', 'import', 'default'] } },
+        test: { name: 'node', include: ['test/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        resolve: { alias: { '#crypto-default': nobleBackend }, conditions: ['triturus-source', 'import', 'default'] },
+        ssr: { resolve: { conditions: ['triturus-source', 'import', 'default'] } },
+        test: {
+          name: 'noble',
+          include: ['test/crypto/**/*.test.ts', 'test/encoding/**/*.test.ts', 'test/olm/**/*.test.ts', 'test/megolm/**/*.test.ts'],
+          exclude: ['test/**/*.interop.test.ts', 'test/**/*.node-only.test.ts'],
+        },
+      },
+    ],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});
