@@ -49,7 +49,9 @@ export type StoreErrorCode =
   | 'STORE_LEASE_LOST'
   | 'STORE_LEASE_TIMEOUT'
   | 'STORE_NOT_FOUND'
-  | 'STORE_EXISTS';
+  | 'STORE_EXISTS'
+  /** A store method got a malformed argument (wrong type, empty id, non-integer index). */
+  | 'STORE_INVALID';
 
 /** Codes for a Matrix event or device-level rule that a message breaks. */
 export type DeviceErrorCode =
