@@ -1,2 +1,14 @@
-import { name } from '#crypto-default';
-export const backendName: string = name;
+/**
+ * triturus: end-to-end encryption for Matrix-style messaging, in pure TypeScript.
+ * The default entry point: keys, errors, Olm and Megolm. Store backends and libolm
+ * compatibility have their own subpaths.
+ */
+export {
+  cryptoBackend,
+  type RandomSource,
+  setCryptoBackend,
+  setRandomSource,
+} from './crypto/index.js';
+export * from './errors.js';
+export { Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature } from './keys.js';
+export * from './olm/index.js';

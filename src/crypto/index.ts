@@ -1,0 +1,411 @@
+/**
+ * The crypto layer's face: the only module the protocol code imports for primitives.
+ * It validates lengths at the boundary, delegates to the active backend, raises typed errors,
+ * and owns the one injectable random source.
+ */
+import defaultBackend from '#crypto-default';
+import { DecryptionError, invalidArgument, KeyError } from '../errors.js';
+import type { CryptoBackend, KeyCache } from './backend.js';
+import { bytesToNumberLE, publicKeyFromExpandedNoble, signExpandedNoble } from './noble-expanded.js';
+
+export type { CryptoBackend, KeyCache } from './backend.js';
+export { HmacSha256Key, hkdfSha256, hkdfSha256Expand, hkdfSha256Extract } from './sha256.js';
+
+let active: CryptoBackend = defaultBackend;
+
+/** The backend in use: `node` (node:crypto) under Node's export condition, `noble` elsewhere. */
+export function cryptoBackend(): CryptoBackend {
+  return active;
+}
+
+/** Replaces the backend (e.g. to run the pure-JavaScript one under Node). Affects later calls only. */
+export function setCryptoBackend(backend: CryptoBackend): void {
+  active = backend;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Randomness
+
+export type RandomSource = (out: Uint8Array) => void;
+
+const systemRandom: RandomSource = (out) => {
+  // getRandomValues fills at most 65536 bytes per call (WebCrypto).
+  for (let offset = 0; offset < out.length; offset += 65536) {
+    globalThis.crypto.getRandomValues(
+      out.subarray(offset, Math.min(out.length, offset + 65536)) as Uint8Array<ArrayBuffer>,
+    );
+  }
+};
+let random: RandomSource = systemRandom;
+
+/**
+ * Replaces the random source. For deterministic tests and fixtures only: a predictable source
+ * makes every key predictable. Pass undefined to restore the system's CSPRNG.
+ */
+export function setRandomSource(source: RandomSource | undefined): void {
+  random = source ?? systemRandom;
+}
+
+export function randomBytes(length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  random(out);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hashes, MACs, KDFs
+
+export function sha256(data: Uint8Array): Uint8Array {
+  return active.sha256(data);
+}
+export function sha512(data: Uint8Array): Uint8Array {
+  return active.sha512(data);
+}
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return active.hmacSha256(key, data);
+}
+export function hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return active.hmacSha512(key, data);
+}
+export function hkdfSha512(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  if (length > 255 * 64) throw invalidArgument('HKDF-SHA512 output is at most 16320 bytes', { actual: length });
+  return active.hkdfSha512(ikm, salt, info, length);
+}
+export function pbkdf2HmacSha512(
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+): Uint8Array {
+  if (!Number.isSafeInteger(iterations) || iterations < 1) {
+    throw invalidArgument('PBKDF2 iterations must be a positive integer', { actual: iterations });
+  }
+  return active.pbkdf2HmacSha512(password, salt, iterations, length);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ciphers
+
+function checkLength(what: string, bytes: Uint8Array, expected: number): void {
+  if (!(bytes instanceof Uint8Array)) throw invalidArgument(`${what} must be a Uint8Array`);
+  if (bytes.length !== expected) {
+    throw invalidArgument(`${what} must be ${expected} bytes`, { expected, actual: bytes.length });
+  }
+}
+
+export function aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  checkLength('AES-256 key', key, 32);
+  checkLength('AES-CBC IV', iv, 16);
+  return active.aes256CbcEncrypt(key, iv, plaintext);
+}
+
+/** AES-256-CBC decryption with the whole PKCS#7 padding checked. */
+export function aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  checkLength('AES-256 key', key, 32);
+  checkLength('AES-CBC IV', iv, 16);
+  if (ciphertext.length === 0 || ciphertext.length % 16 !== 0) {
+    throw new DecryptionError(
+      'CIPHERTEXT_INVALID_LENGTH',
+      'AES-CBC ciphertext length must be a positive multiple of 16',
+      {
+        actual: ciphertext.length,
+      },
+    );
+  }
+  const plaintext = active.aes256CbcDecrypt(key, iv, ciphertext);
+  if (plaintext === undefined) throw new DecryptionError('PADDING_INVALID', 'AES-CBC padding is invalid');
+  return plaintext;
+}
+
+export function aes256Ctr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
+  checkLength('AES-256 key', key, 32);
+  checkLength('AES-CTR IV', iv, 16);
+  return active.aes256Ctr(key, iv, data);
+}
+
+export function chacha20Poly1305Seal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  checkLength('ChaCha20-Poly1305 key', key, 32);
+  checkLength('ChaCha20-Poly1305 nonce', nonce, 12);
+  return active.chacha20Poly1305Seal(key, nonce, plaintext, aad);
+}
+
+export function chacha20Poly1305Open(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  aad: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  checkLength('ChaCha20-Poly1305 key', key, 32);
+  checkLength('ChaCha20-Poly1305 nonce', nonce, 12);
+  const out = sealed.length < 16 ? undefined : active.chacha20Poly1305Open(key, nonce, sealed, aad);
+  if (out === undefined) throw new DecryptionError('AEAD_TAG_MISMATCH', 'ChaCha20-Poly1305 authentication failed');
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparison and wiping
+
+/** Compares two byte arrays in time that depends only on their lengths. */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** Overwrites secrets with zeros. JavaScript cannot promise no copy survives (see SECURITY.md). */
+export function wipe(...arrays: (Uint8Array | undefined)[]): void {
+  for (const a of arrays) a?.fill(0);
+}
+
+function isAllZero(bytes: Uint8Array): boolean {
+  let acc = 0;
+  for (let i = 0; i < bytes.length; i++) acc |= bytes[i]!;
+  return acc === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// X25519
+
+const REDACTED = '[redacted]';
+
+/**
+ * An X25519 secret key. The public key is computed once; the backend's handle for the secret
+ * is created on first use and cached, so a key that is only stored (one-time keys in a pickle)
+ * costs nothing until it is used.
+ */
+export class X25519SecretKey {
+  readonly #secret: Uint8Array;
+  #publicKey: Uint8Array | undefined;
+  readonly #cache: KeyCache = {};
+
+  private constructor(secret: Uint8Array, publicKey: Uint8Array | undefined) {
+    this.#secret = secret;
+    this.#publicKey = publicKey;
+  }
+
+  static generate(): X25519SecretKey {
+    const key = new X25519SecretKey(randomBytes(32), undefined);
+    key.#publicKey = active.x25519PublicKey(key.#secret, key.#cache);
+    return key;
+  }
+
+  /** Takes a copy of the 32 secret bytes and computes the public key. */
+  static fromBytes(secret: Uint8Array): X25519SecretKey {
+    checkLength('X25519 secret key', secret, 32);
+    const key = new X25519SecretKey(secret.slice(), undefined);
+    key.#publicKey = active.x25519PublicKey(key.#secret, key.#cache);
+    return key;
+  }
+
+  /** Takes copies of a secret and its (trusted, e.g. authenticated-pickle) public key; computes nothing. */
+  static fromParts(secret: Uint8Array, publicKey: Uint8Array): X25519SecretKey {
+    checkLength('X25519 secret key', secret, 32);
+    checkLength('X25519 public key', publicKey, 32);
+    return new X25519SecretKey(secret.slice(), publicKey.slice());
+  }
+
+  get publicKey(): Uint8Array {
+    if (this.#publicKey === undefined) this.#publicKey = active.x25519PublicKey(this.#secret, this.#cache);
+    return this.#publicKey;
+  }
+
+  /** X25519(secret, theirs), refusing a non-contributory (all-zero) result. */
+  diffieHellman(theirPublic: Uint8Array): Uint8Array {
+    checkLength('X25519 public key', theirPublic, 32);
+    const shared = active.x25519(this.#secret, this.#cache, theirPublic);
+    if (shared === undefined || isAllZero(shared)) {
+      throw new KeyError(
+        'KEY_NON_CONTRIBUTORY',
+        'X25519 with this public key gives a non-contributory (all-zero) result',
+      );
+    }
+    return shared;
+  }
+
+  /** A copy of the secret bytes (for pickling). */
+  toBytes(): Uint8Array {
+    return this.#secret.slice();
+  }
+
+  wipe(): void {
+    this.#secret.fill(0);
+    this.#cache.handle = undefined;
+  }
+
+  toString(): string {
+    return `X25519SecretKey(${REDACTED})`;
+  }
+  toJSON(): string {
+    return REDACTED;
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ed25519
+
+// RFC 8032: the group order L, little-endian.
+const L = Uint8Array.from([
+  0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+]);
+
+/** True when the little-endian 32-byte scalar is < L (RFC 8032 §5.1.7 requires S < L). */
+function scalarIsCanonical(s: Uint8Array, offset: number): boolean {
+  for (let i = 31; i >= 0; i--) {
+    const a = s[offset + i]!;
+    const b = L[i]!;
+    if (a < b) return true;
+    if (a > b) return false;
+  }
+  return false;
+}
+
+/** True when the encoded y coordinate (sign bit masked) is < p = 2^255 - 19. */
+function pointEncodingIsCanonical(p: Uint8Array, offset: number): boolean {
+  // y >= p only when bytes 1..30 are 0xff, byte 31 (masked) is 0x7f and byte 0 >= 0xed.
+  if ((p[offset + 31]! & 0x7f) !== 0x7f) return true;
+  for (let i = 30; i >= 1; i--) if (p[offset + i] !== 0xff) return true;
+  return p[offset]! < 0xed;
+}
+
+// The eight points of small order on edwards25519, canonically encoded (checked in the tests by
+// multiplying each by 8). Signatures whose key or R is one of them are refused, as
+// ed25519-dalek's verify_strict (which vodozemac uses) refuses them.
+const SMALL_ORDER_POINTS = [
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0000000000000000000000000000000000000000000000000000000000000080',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
+].map((hex) => Uint8Array.from(hex.match(/../g)!.map((b) => Number.parseInt(b, 16))));
+
+/** @internal exposed for tests */
+export const smallOrderPointEncodings: readonly Uint8Array[] = SMALL_ORDER_POINTS;
+
+function isSmallOrder(p: Uint8Array, offset: number): boolean {
+  outer: for (const q of SMALL_ORDER_POINTS) {
+    for (let i = 0; i < 32; i++) if (p[offset + i] !== q[i]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Strict Ed25519 verification: RFC 8032 with S < L, canonical encodings of A and R, and neither
+ * of small order (CVE-2024-45193 was libolm accepting malleable signatures). Returns a boolean;
+ * wrong lengths are also just `false`.
+ */
+export function ed25519Verify(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+  cache: KeyCache = {},
+): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  if (!scalarIsCanonical(signature, 32)) return false;
+  if (!pointEncodingIsCanonical(publicKey, 0) || !pointEncodingIsCanonical(signature, 0)) return false;
+  if (isSmallOrder(publicKey, 0) || isSmallOrder(signature, 0)) return false;
+  return active.ed25519Verify(publicKey, cache, message, signature);
+}
+
+/**
+ * An Ed25519 signing key, either from a 32-byte seed (RFC 8032) or from libolm's 64-byte
+ * expanded form (clamped scalar ‖ prefix), which has no seed and signs through noble.
+ */
+export class Ed25519SecretKey {
+  readonly #seed: Uint8Array | undefined;
+  readonly #expanded: Uint8Array | undefined;
+  #publicKey: Uint8Array | undefined;
+  readonly #cache: KeyCache = {};
+
+  private constructor(seed: Uint8Array | undefined, expanded: Uint8Array | undefined, publicKey?: Uint8Array) {
+    this.#seed = seed;
+    this.#expanded = expanded;
+    this.#publicKey = publicKey;
+  }
+
+  static generate(): Ed25519SecretKey {
+    return new Ed25519SecretKey(randomBytes(32), undefined);
+  }
+
+  static fromSeed(seed: Uint8Array, publicKey?: Uint8Array): Ed25519SecretKey {
+    checkLength('Ed25519 seed', seed, 32);
+    if (publicKey !== undefined) checkLength('Ed25519 public key', publicKey, 32);
+    return new Ed25519SecretKey(seed.slice(), undefined, publicKey?.slice());
+  }
+
+  /** libolm's 64-byte expanded secret key. The public key is recomputed when not given. */
+  static fromExpanded(expanded: Uint8Array, publicKey?: Uint8Array): Ed25519SecretKey {
+    checkLength('Ed25519 expanded secret key', expanded, 64);
+    if (publicKey !== undefined) checkLength('Ed25519 public key', publicKey, 32);
+    return new Ed25519SecretKey(undefined, expanded.slice(), publicKey?.slice());
+  }
+
+  get publicKey(): Uint8Array {
+    if (this.#publicKey === undefined) {
+      this.#publicKey =
+        this.#seed !== undefined
+          ? active.ed25519PublicKeyFromSeed(this.#seed, this.#cache)
+          : publicKeyFromExpandedNoble(this.#expanded!.subarray(0, 32));
+    }
+    return this.#publicKey;
+  }
+
+  /** True when the key has a seed (it can be exported in seed-based formats such as dehydration). */
+  get hasSeed(): boolean {
+    return this.#seed !== undefined;
+  }
+
+  sign(message: Uint8Array): Uint8Array {
+    if (this.#seed !== undefined) return active.ed25519SignWithSeed(this.#seed, this.publicKey, this.#cache, message);
+    const expanded = this.#expanded!;
+    return signExpandedNoble(bytesToNumberLE(expanded.subarray(0, 32)), expanded.subarray(32), this.publicKey, message);
+  }
+
+  /** A copy of the seed, or undefined for a libolm expanded key. */
+  seedBytes(): Uint8Array | undefined {
+    return this.#seed?.slice();
+  }
+
+  /** The 64-byte expanded form (clamped scalar ‖ prefix), as libolm pickles it. */
+  expandedBytes(): Uint8Array {
+    if (this.#expanded !== undefined) return this.#expanded.slice();
+    const h = jsSha512Seed(this.#seed!);
+    h[0]! &= 248;
+    h[31]! &= 127;
+    h[31]! |= 64;
+    return h;
+  }
+
+  wipe(): void {
+    this.#seed?.fill(0);
+    this.#expanded?.fill(0);
+    this.#cache.handle = undefined;
+  }
+
+  toString(): string {
+    return `Ed25519SecretKey(${REDACTED})`;
+  }
+  toJSON(): string {
+    return REDACTED;
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+function jsSha512Seed(seed: Uint8Array): Uint8Array {
+  return active.sha512(seed);
+}

@@ -1,0 +1,141 @@
+/**
+ * Unpadded standard base64, as Matrix uses it. Encoding never pads; decoding accepts input with
+ * or without correct padding and refuses anything else (bad characters, bad length, non-zero
+ * trailing bits), so one byte string has exactly one accepted unpadded form.
+ *
+ * Two decoders: `decodeBase64` uses a lookup table (fast, for public data such as messages and
+ * public keys); `decodeBase64Secret` maps characters with arithmetic only, so its timing and
+ * memory accesses do not depend on the secret (CVE-2024-45192 was libolm's table-based decode
+ * of keys).
+ */
+import { DecodeError } from '../errors.js';
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const ENCODE = new Uint8Array(64);
+for (let i = 0; i < 64; i++) ENCODE[i] = ALPHABET.charCodeAt(i);
+const DECODE = new Int16Array(128).fill(-1);
+for (let i = 0; i < 64; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
+
+const CHUNK = 0x2000;
+
+export function encodeBase64(bytes: Uint8Array): string {
+  const length = bytes.length;
+  const outLength = Math.ceil((length * 4) / 3);
+  const codes = new Uint8Array(outLength);
+  let o = 0;
+  let i = 0;
+  for (; i + 2 < length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    codes[o++] = ENCODE[n >>> 18]!;
+    codes[o++] = ENCODE[(n >>> 12) & 63]!;
+    codes[o++] = ENCODE[(n >>> 6) & 63]!;
+    codes[o++] = ENCODE[n & 63]!;
+  }
+  const rest = length - i;
+  if (rest === 1) {
+    const n = bytes[i]!;
+    codes[o++] = ENCODE[n >>> 2]!;
+    codes[o++] = ENCODE[(n & 3) << 4]!;
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 8) | bytes[i + 1]!;
+    codes[o++] = ENCODE[n >>> 10]!;
+    codes[o++] = ENCODE[(n >>> 4) & 63]!;
+    codes[o++] = ENCODE[(n & 15) << 2]!;
+  }
+  let out = '';
+  for (let c = 0; c < outLength; c += CHUNK) {
+    out += String.fromCharCode.apply(null, codes.subarray(c, Math.min(outLength, c + CHUNK)) as unknown as number[]);
+  }
+  return out;
+}
+
+function invalid(what: string): DecodeError {
+  return new DecodeError('BASE64_INVALID', `invalid base64: ${what}`);
+}
+
+/** Length of the data part once optional padding is removed; throws on malformed padding. */
+function unpaddedLength(s: string): number {
+  if (typeof s !== 'string') throw invalid('expected a string');
+  let length = s.length;
+  if (length % 4 === 0 && length > 0 && s.charCodeAt(length - 1) === 61) {
+    length--;
+    if (s.charCodeAt(length - 1) === 61) length--;
+  }
+  if (length % 4 === 1) throw invalid('impossible length');
+  return length;
+}
+
+export function decodeBase64(s: string): Uint8Array {
+  const length = unpaddedLength(s);
+  const out = new Uint8Array(Math.floor((length * 3) / 4));
+  let o = 0;
+  let i = 0;
+  let bad = 0;
+  const table = DECODE;
+  for (; i + 3 < length; i += 4) {
+    const a = table[s.charCodeAt(i) & 127]!;
+    const b = table[s.charCodeAt(i + 1) & 127]!;
+    const c = table[s.charCodeAt(i + 2) & 127]!;
+    const d = table[s.charCodeAt(i + 3) & 127]!;
+    bad |= a | b | c | d;
+    if ((s.charCodeAt(i) | s.charCodeAt(i + 1) | s.charCodeAt(i + 2) | s.charCodeAt(i + 3)) > 127) bad = -1;
+    const n = (a << 18) | (b << 12) | (c << 6) | d;
+    out[o++] = n >>> 16;
+    out[o++] = n >>> 8;
+    out[o++] = n;
+  }
+  const rest = length - i;
+  if (rest > 0) {
+    const a = table[s.charCodeAt(i) & 127]!;
+    const b = table[s.charCodeAt(i + 1) & 127]!;
+    const c = rest === 3 ? table[s.charCodeAt(i + 2) & 127]! : 0;
+    bad |= a | b | c;
+    if ((s.charCodeAt(i) | s.charCodeAt(i + 1) | (rest === 3 ? s.charCodeAt(i + 2) : 0)) > 127) bad = -1;
+    const n = (a << 18) | (b << 12) | (c << 6);
+    out[o++] = n >>> 16;
+    if (rest === 3) out[o++] = n >>> 8;
+    // Trailing bits beyond the last whole byte must be zero.
+    if ((rest === 2 && (b & 15) !== 0) || (rest === 3 && (c & 3) !== 0)) bad = -1;
+  }
+  if (bad < 0) throw invalid('unexpected character or non-zero trailing bits');
+  return out;
+}
+
+/** 6-bit value of a base64 character, or -1, with no table lookup and no branch on the character. */
+function decodeCharConstantTime(c: number): number {
+  // Each term is (value + 1) when c is in its range and 0 otherwise; ranges are disjoint.
+  let v = 0;
+  v += (((64 - c) & (c - 91)) >> 8) & (c - 64); // 'A'..'Z' -> 1..26
+  v += (((96 - c) & (c - 123)) >> 8) & (c - 70); // 'a'..'z' -> 27..52
+  v += (((47 - c) & (c - 58)) >> 8) & (c + 5); // '0'..'9' -> 53..62
+  v += (((42 - c) & (c - 44)) >> 8) & 63; // '+' -> 63
+  v += (((46 - c) & (c - 48)) >> 8) & 64; // '/' -> 64
+  return v - 1;
+}
+
+/** Like `decodeBase64`, in time and memory-access pattern independent of the (secret) content. */
+export function decodeBase64Secret(s: string): Uint8Array {
+  const length = unpaddedLength(s);
+  const out = new Uint8Array(Math.floor((length * 3) / 4));
+  let bad = 0;
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (let i = 0; i < length; i++) {
+    const v = decodeCharConstantTime(s.charCodeAt(i));
+    bad |= v;
+    acc = ((acc << 6) | (v & 63)) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = acc >>> bits;
+    }
+  }
+  // Leftover bits (2 or 4) must be zero.
+  bad |= -((acc & ((1 << bits) - 1)) !== 0 ? 1 : 0);
+  if (bad < 0) {
+    out.fill(0);
+    throw invalid('unexpected character or non-zero trailing bits');
+  }
+  return out;
+}

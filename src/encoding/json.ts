@@ -1,0 +1,80 @@
+/**
+ * Matrix canonical JSON (spec appendices, "Canonical JSON"): no insignificant whitespace, object
+ * keys sorted by Unicode code point, integers only in ±(2^53 - 1), shortest UTF-8 form
+ * (JSON.stringify's string escaping is exactly that: only ", \\ and control characters escaped).
+ */
+import { DecodeError, invalidArgument } from '../errors.js';
+
+function compareCodePoints(a: string, b: string): number {
+  // JavaScript compares UTF-16 code units; code point order differs only between surrogate
+  // pairs (U+10000..) and U+E000..U+FFFF, so walk code points explicitly.
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x < y ? -1 : 1;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+function write(value: unknown, path: string): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isInteger(value) || !Number.isSafeInteger(value)) {
+        throw invalidArgument(`canonical JSON allows only integers within ±(2^53-1) (at ${path})`, { field: path });
+      }
+      return Object.is(value, -0) ? '0' : String(value);
+    case 'object': {
+      if (Array.isArray(value))
+        return `[${value.map((v, i) => write(v === undefined ? null : v, `${path}[${i}]`)).join(',')}]`;
+      const keys = Object.keys(value as object)
+        .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+        .sort(compareCodePoints);
+      const parts = keys.map(
+        (k) => `${JSON.stringify(k)}:${write((value as Record<string, unknown>)[k], `${path}.${k}`)}`,
+      );
+      return `{${parts.join(',')}}`;
+    }
+    default:
+      throw invalidArgument(`canonical JSON cannot encode a ${typeof value} (at ${path})`, { field: path });
+  }
+}
+
+export function canonicalJson(value: unknown): string {
+  return write(value, '$');
+}
+
+const encoder = new TextEncoder();
+const fatalDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export function utf8Encode(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+export function utf8Decode(bytes: Uint8Array): string {
+  try {
+    return fatalDecoder.decode(bytes);
+  } catch {
+    throw new DecodeError('JSON_INVALID', 'not valid UTF-8');
+  }
+}
+
+/** Parses JSON into an object, raising DecodeError on bad JSON or a non-object. */
+export function parseJsonObject(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new DecodeError('JSON_INVALID', 'invalid JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new DecodeError('JSON_INVALID', 'expected a JSON object');
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,443 @@
+/**
+ * An Olm session: the double ratchet between two devices (Matrix spec, olm.md).
+ *
+ * Strong exception safety: `decrypt` works on copies of the chain it needs and commits the new
+ * root key, chains and skipped keys only after the MAC verified and the plaintext decrypted.
+ * A failed call leaves the session exactly as it was.
+ */
+import {
+  aes256CbcDecrypt,
+  aes256CbcEncrypt,
+  constantTimeEqual,
+  HmacSha256Key,
+  sha256,
+  X25519SecretKey,
+} from '../crypto/index.js';
+import { encodeBase64 } from '../encoding/base64.js';
+import { ByteReader, ByteWriter } from '../encoding/binary.js';
+import { DecodeError, DecryptionError, invalidArgument, PickleError, SessionError } from '../errors.js';
+import { Curve25519PublicKey, curve25519Bytes } from '../keys.js';
+import { openPickle, PickleKind, parsePickleBody, sealPickle } from '../pickle.js';
+import { SessionConfig } from './config.js';
+import { Message, type OlmMessage, PreKeyMessage } from './messages.js';
+import { advanceRoot, deriveMessageKeys, stepChain } from './ratchet.js';
+
+/** Limits from PROTOCOL-NOTES / vodozemac: defend against a peer that makes us compute or store a lot. */
+export const MAX_MESSAGE_GAP = 2000;
+export const MAX_SKIPPED_KEYS_PER_CHAIN = 40;
+export const MAX_RECEIVER_CHAINS = 5;
+
+const PICKLE_SCHEMA = 1;
+const MAC_KEY = new HmacSha256Key(new Uint8Array(32));
+const MAC_OUT = new Uint8Array(32);
+
+interface SenderChain {
+  readonly ratchetKey: X25519SecretKey;
+  readonly chainKey: Uint8Array;
+  index: number;
+}
+
+interface SkippedKey {
+  readonly index: number;
+  readonly messageKey: Uint8Array;
+}
+
+interface ReceiverChain {
+  readonly ratchetKey: Uint8Array;
+  chainKey: Uint8Array;
+  index: number;
+  skipped: SkippedKey[];
+}
+
+/** The three public keys that identify a session: Alice's identity and base key, Bob's one-time key. */
+export interface SessionKeys {
+  readonly identityKey: Curve25519PublicKey;
+  readonly baseKey: Curve25519PublicKey;
+  readonly oneTimeKey: Curve25519PublicKey;
+}
+
+/** @internal The state a new session starts from. */
+export interface SessionInit {
+  readonly config: SessionConfig;
+  readonly sessionKeys: SessionKeys;
+  readonly rootKey: Uint8Array;
+  readonly sender?: { ratchetKey: X25519SecretKey; chainKey: Uint8Array; index: number };
+  readonly receiver?: { ratchetKey: Uint8Array; chainKey: Uint8Array; index: number };
+  readonly receivedMessage: boolean;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function computeMac(macKey: Uint8Array, payload: Uint8Array, out: Uint8Array): void {
+  MAC_KEY.setKey(macKey);
+  MAC_KEY.macInto(payload, MAC_OUT, 0);
+  MAC_KEY.wipe();
+  out.set(MAC_OUT.subarray(0, out.length));
+  MAC_OUT.fill(0);
+}
+
+export class Session {
+  #config: SessionConfig;
+  readonly #sessionKeys: SessionKeys;
+  #sessionId: string | undefined;
+  #rootKey: Uint8Array;
+  #sender: SenderChain | undefined;
+  #receivers: ReceiverChain[];
+  #receivedMessage: boolean;
+
+  private constructor(init: SessionInit) {
+    this.#config = init.config;
+    this.#sessionKeys = init.sessionKeys;
+    this.#rootKey = init.rootKey;
+    this.#sender = init.sender === undefined ? undefined : { ...init.sender };
+    this.#receivers = init.receiver === undefined ? [] : [{ ...init.receiver, skipped: [] }];
+    this.#receivedMessage = init.receivedMessage;
+  }
+
+  /** @internal Used by Account and the pickle importers. */
+  static fromInit(init: SessionInit): Session {
+    return new Session(init);
+  }
+
+  /** base64(SHA-256(Alice's identity key ‖ Alice's base key ‖ Bob's one-time key)). */
+  get sessionId(): string {
+    if (this.#sessionId === undefined) {
+      const k = this.#sessionKeys;
+      const input = new Uint8Array(96);
+      input.set(curve25519Bytes(k.identityKey), 0);
+      input.set(curve25519Bytes(k.baseKey), 32);
+      input.set(curve25519Bytes(k.oneTimeKey), 64);
+      this.#sessionId = encodeBase64(sha256(input));
+    }
+    return this.#sessionId;
+  }
+
+  get sessionKeys(): SessionKeys {
+    return this.#sessionKeys;
+  }
+
+  get config(): SessionConfig {
+    return this.#config;
+  }
+
+  /** True once this session decrypted a message; until then, `encrypt` produces pre-key messages. */
+  get hasReceivedMessage(): boolean {
+    return this.#receivedMessage;
+  }
+
+  /** True when `message` was sent to start this very session (same identity, base and one-time key). */
+  matchesInboundSession(message: PreKeyMessage): boolean {
+    if (!(message instanceof PreKeyMessage)) throw invalidArgument('expected a PreKeyMessage');
+    const k = this.#sessionKeys;
+    return (
+      message.identityKey.equals(k.identityKey) &&
+      message.baseKey.equals(k.baseKey) &&
+      message.oneTimeKey.equals(k.oneTimeKey)
+    );
+  }
+
+  /** Like `matchesInboundSession`, also checking the sender's identity key. */
+  matchesInboundSessionFrom(theirIdentityKey: Curve25519PublicKey, message: PreKeyMessage): boolean {
+    return message.identityKey.equals(theirIdentityKey) && this.matchesInboundSession(message);
+  }
+
+  encrypt(plaintext: Uint8Array | string): OlmMessage {
+    const bytes = typeof plaintext === 'string' ? new TextEncoder().encode(plaintext) : plaintext;
+    if (!(bytes instanceof Uint8Array)) throw invalidArgument('plaintext must be a string or a Uint8Array');
+    let sender = this.#sender;
+    let newRoot: Uint8Array | undefined;
+    if (sender === undefined) {
+      // First message after receiving a new ratchet key: a DH ratchet step (olm.md "Advancing the root key").
+      const latest = this.#receivers[this.#receivers.length - 1];
+      if (latest === undefined) throw new SessionError('SESSION_NOT_FOUND', 'the session has no chain to send on');
+      const ratchetKey = X25519SecretKey.generate();
+      const next = advanceRoot(this.#rootKey, ratchetKey.diffieHellman(latest.ratchetKey));
+      newRoot = next.rootKey;
+      sender = { ratchetKey, chainKey: next.chainKey, index: 0 };
+    }
+    const messageKey = new Uint8Array(32);
+    const chainKey = sender.chainKey.slice();
+    stepChain(chainKey, messageKey);
+    const keys = deriveMessageKeys(messageKey);
+    messageKey.fill(0);
+    const ciphertext = aes256CbcEncrypt(keys.aesKey, keys.iv, bytes);
+    const message = Message.encode(
+      this.#config.messageVersion,
+      sender.ratchetKey.publicKey,
+      sender.index,
+      ciphertext,
+      (payload, out) => computeMac(keys.macKey, payload, out),
+    );
+    keys.all.fill(0);
+    // Nothing below can fail: commit.
+    if (newRoot !== undefined) {
+      this.#rootKey.fill(0);
+      this.#rootKey = newRoot;
+      this.#sender = sender;
+    }
+    sender.chainKey.set(chainKey);
+    chainKey.fill(0);
+    sender.index++;
+    if (this.#receivedMessage) return message;
+    const k = this.#sessionKeys;
+    return PreKeyMessage.create(k.oneTimeKey, k.baseKey, k.identityKey, message);
+  }
+
+  /** Decrypts a message (a pre-key message's inner message for pre-key messages). */
+  decrypt(message: OlmMessage): Uint8Array {
+    let inner: Message;
+    if (message instanceof PreKeyMessage) inner = message.message;
+    else if (message instanceof Message) inner = message;
+    else throw invalidArgument('expected an Olm Message or PreKeyMessage');
+    if (inner.version !== this.#config.messageVersion) {
+      throw new DecodeError(
+        'MESSAGE_UNSUPPORTED_VERSION',
+        `this session (config v${this.#config.version}) does not accept Olm message version ${inner.version}`,
+        { expected: this.#config.messageVersion, actual: inner.version },
+      );
+    }
+    const theirRatchetKey = curve25519Bytes(inner.ratchetKey);
+    const index = inner.chainIndex;
+    const chain = this.#receivers.find((c) => bytesEqual(c.ratchetKey, theirRatchetKey));
+    if (chain !== undefined && index < chain.index) return this.#decryptSkipped(chain, inner);
+
+    let rootKey: Uint8Array | undefined;
+    let chainKey: Uint8Array;
+    let start: number;
+    if (chain !== undefined) {
+      chainKey = chain.chainKey.slice();
+      start = chain.index;
+    } else {
+      if (this.#sender === undefined) {
+        throw new DecryptionError(
+          'MESSAGE_KEY_MISSING',
+          'the message uses an unknown ratchet key and this session has no sending chain to ratchet from',
+        );
+      }
+      if (index > MAX_MESSAGE_GAP) {
+        throw new DecryptionError('MESSAGE_GAP_TOO_LARGE', 'the message is too far ahead in a new chain', {
+          messageIndex: index,
+          maxGap: MAX_MESSAGE_GAP,
+        });
+      }
+      const next = advanceRoot(this.#rootKey, this.#sender.ratchetKey.diffieHellman(theirRatchetKey));
+      rootKey = next.rootKey;
+      chainKey = next.chainKey;
+      start = 0;
+    }
+    if (index - start > MAX_MESSAGE_GAP) {
+      chainKey.fill(0);
+      throw new DecryptionError('MESSAGE_GAP_TOO_LARGE', 'the message is too far ahead in its chain', {
+        messageIndex: index,
+        maxGap: MAX_MESSAGE_GAP,
+      });
+    }
+    // Walk the chain on a copy, keeping the message keys of the last skipped messages only.
+    const skipped: SkippedKey[] = [];
+    const keepFrom = Math.max(start, index - MAX_SKIPPED_KEYS_PER_CHAIN);
+    for (let i = start; i < index; i++) {
+      if (i >= keepFrom) {
+        const messageKey = new Uint8Array(32);
+        stepChain(chainKey, messageKey);
+        skipped.push({ index: i, messageKey });
+      } else {
+        stepChain(chainKey, undefined);
+      }
+    }
+    const messageKey = new Uint8Array(32);
+    stepChain(chainKey, messageKey);
+    let plaintext: Uint8Array;
+    try {
+      plaintext = openWithKey(inner, messageKey, this.#config.macLength);
+    } catch (error) {
+      chainKey.fill(0);
+      rootKey?.fill(0);
+      for (const s of skipped) s.messageKey.fill(0);
+      throw error;
+    } finally {
+      messageKey.fill(0);
+    }
+    // Success: commit.
+    if (chain !== undefined) {
+      chain.chainKey.fill(0);
+      chain.chainKey = chainKey;
+      chain.index = index + 1;
+      if (skipped.length > 0) {
+        chain.skipped.push(...skipped);
+        trimSkipped(chain);
+      }
+    } else {
+      this.#rootKey.fill(0);
+      this.#rootKey = rootKey!;
+      const fresh: ReceiverChain = { ratchetKey: theirRatchetKey.slice(), chainKey, index: index + 1, skipped };
+      trimSkipped(fresh);
+      this.#receivers.push(fresh);
+      while (this.#receivers.length > MAX_RECEIVER_CHAINS) wipeReceiver(this.#receivers.shift()!);
+      // The next encrypt ratchets with a new key of ours.
+      this.#sender?.ratchetKey.wipe();
+      this.#sender?.chainKey.fill(0);
+      this.#sender = undefined;
+    }
+    this.#receivedMessage = true;
+    return plaintext;
+  }
+
+  decryptText(message: OlmMessage): string {
+    const bytes = this.decrypt(message);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw new DecodeError('JSON_INVALID', 'the decrypted message is not valid UTF-8');
+    }
+  }
+
+  #decryptSkipped(chain: ReceiverChain, inner: Message): Uint8Array {
+    const position = chain.skipped.findIndex((s) => s.index === inner.chainIndex);
+    if (position < 0) {
+      throw new DecryptionError(
+        'MESSAGE_KEY_MISSING',
+        'no key for this message: it was already decrypted, or is too old to be kept',
+        { messageIndex: inner.chainIndex },
+      );
+    }
+    const plaintext = openWithKey(inner, chain.skipped[position]!.messageKey, this.#config.macLength);
+    const [used] = chain.skipped.splice(position, 1);
+    used!.messageKey.fill(0);
+    this.#receivedMessage = true;
+    return plaintext;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Pickling
+
+  pickle(pickleKey: Uint8Array): string {
+    return sealPickle(PickleKind.olmSession, this.#serialize(), pickleKey);
+  }
+
+  static fromPickle(pickle: string, pickleKey: Uint8Array): Session {
+    const body = openPickle(PickleKind.olmSession, pickle, pickleKey);
+    return parsePickleBody(body, (b) => Session.#deserialize(new ByteReader(b)));
+  }
+
+  #serialize(): Uint8Array {
+    const w = new ByteWriter(512);
+    const k = this.#sessionKeys;
+    w.u8(PICKLE_SCHEMA).u8(this.#config.version).bool(this.#receivedMessage);
+    w.raw(curve25519Bytes(k.identityKey)).raw(curve25519Bytes(k.baseKey)).raw(curve25519Bytes(k.oneTimeKey));
+    w.raw(this.#rootKey);
+    const sender = this.#sender;
+    w.bool(sender !== undefined);
+    if (sender !== undefined) {
+      const secret = sender.ratchetKey.toBytes();
+      w.raw(secret).raw(sender.ratchetKey.publicKey).raw(sender.chainKey).u32(sender.index);
+      secret.fill(0);
+    }
+    w.u8(this.#receivers.length);
+    for (const r of this.#receivers) {
+      w.raw(r.ratchetKey).raw(r.chainKey).u32(r.index).u8(r.skipped.length);
+      for (const s of r.skipped) w.u32(s.index).raw(s.messageKey);
+    }
+    return w.finish();
+  }
+
+  static #deserialize(r: ByteReader): Session {
+    const schema = r.u8();
+    if (schema !== PICKLE_SCHEMA) {
+      throw new PickleError('PICKLE_UNSUPPORTED_VERSION', 'unknown Olm session pickle schema', { actual: schema });
+    }
+    const config = SessionConfig.fromVersion(r.u8());
+    const receivedMessage = r.bool();
+    const sessionKeys: SessionKeys = {
+      identityKey: Curve25519PublicKey.fromBytes(r.raw(32)),
+      baseKey: Curve25519PublicKey.fromBytes(r.raw(32)),
+      oneTimeKey: Curve25519PublicKey.fromBytes(r.raw(32)),
+    };
+    const rootKey = r.raw(32);
+    let sender: SenderChain | undefined;
+    if (r.bool()) {
+      const secret = r.raw(32);
+      const ratchetKey = X25519SecretKey.fromParts(secret, r.raw(32));
+      secret.fill(0);
+      sender = { ratchetKey, chainKey: r.raw(32), index: r.u32() };
+    }
+    const receiverCount = r.u8();
+    if (receiverCount > MAX_RECEIVER_CHAINS) throw new PickleError('PICKLE_INVALID', 'too many receiver chains');
+    const receivers: ReceiverChain[] = [];
+    for (let i = 0; i < receiverCount; i++) {
+      const chain: ReceiverChain = { ratchetKey: r.raw(32), chainKey: r.raw(32), index: r.u32(), skipped: [] };
+      const skippedCount = r.u8();
+      if (skippedCount > MAX_SKIPPED_KEYS_PER_CHAIN) throw new PickleError('PICKLE_INVALID', 'too many skipped keys');
+      for (let j = 0; j < skippedCount; j++) chain.skipped.push({ index: r.u32(), messageKey: r.raw(32) });
+      receivers.push(chain);
+    }
+    r.end();
+    const session = new Session({ config, sessionKeys, rootKey, receivedMessage });
+    session.#sender = sender;
+    session.#receivers = receivers;
+    return session;
+  }
+
+  /** @internal For the libolm importer: installs chains and skipped keys read from a libolm pickle. */
+  static fromParts(
+    init: SessionInit,
+    sender: { ratchetKey: X25519SecretKey; chainKey: Uint8Array; index: number } | undefined,
+    receivers: { ratchetKey: Uint8Array; chainKey: Uint8Array; index: number; skipped: SkippedKey[] }[],
+  ): Session {
+    const session = new Session(init);
+    session.#sender = sender;
+    session.#receivers = receivers.slice(-MAX_RECEIVER_CHAINS);
+    for (const chain of session.#receivers) trimSkipped(chain);
+    return session;
+  }
+
+  /** Forgets every secret this session holds. The session is unusable afterwards. */
+  free(): void {
+    this.#rootKey.fill(0);
+    this.#sender?.ratchetKey.wipe();
+    this.#sender?.chainKey.fill(0);
+    for (const r of this.#receivers) wipeReceiver(r);
+    this.#receivers = [];
+    this.#sender = undefined;
+  }
+
+  toString(): string {
+    return `Session(${this.sessionId})`;
+  }
+  toJSON(): { type: string; sessionId: string } {
+    return { type: 'OlmSession', sessionId: this.sessionId };
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+function trimSkipped(chain: ReceiverChain): void {
+  while (chain.skipped.length > MAX_SKIPPED_KEYS_PER_CHAIN) chain.skipped.shift()!.messageKey.fill(0);
+}
+
+function wipeReceiver(chain: ReceiverChain): void {
+  chain.chainKey.fill(0);
+  for (const s of chain.skipped) s.messageKey.fill(0);
+  chain.skipped = [];
+}
+
+/** Verifies the MAC (before any decryption), then decrypts. Throws without side effects. */
+function openWithKey(message: Message, messageKey: Uint8Array, macLength: number): Uint8Array {
+  const keys = deriveMessageKeys(messageKey);
+  try {
+    const encoded = message.encoded;
+    const payload = encoded.subarray(0, encoded.length - macLength);
+    const expected = new Uint8Array(macLength);
+    computeMac(keys.macKey, payload, expected);
+    if (!constantTimeEqual(expected, encoded.subarray(encoded.length - macLength))) {
+      throw new DecryptionError('MAC_MISMATCH', 'the Olm message MAC does not verify');
+    }
+    return aes256CbcDecrypt(keys.aesKey, keys.iv, message.ciphertextView);
+  } finally {
+    keys.all.fill(0);
+  }
+}
