@@ -9,7 +9,14 @@ import type { CryptoBackend, KeyCache } from './backend.js';
 import { bytesToNumberLE, publicKeyFromExpandedNoble, signExpandedNoble } from './noble-expanded.js';
 
 export type { CryptoBackend, KeyCache } from './backend.js';
-export { HmacSha256Key, hkdfSha256, hkdfSha256Expand, hkdfSha256Extract } from './sha256.js';
+export {
+  HmacSha256Key,
+  hkdfSha256,
+  hkdfSha256Expand,
+  hkdfSha256ExpandInto,
+  hkdfSha256Extract,
+  hkdfSha256Into,
+} from './sha256.js';
 
 let active: CryptoBackend = defaultBackend;
 

@@ -3,7 +3,7 @@
  * "Creating a message key", "Advancing the root key"). Hot path: every message runs a chain
  * step, an HKDF and a MAC, so these use one re-keyable HMAC object and preallocated buffers.
  */
-import { HmacSha256Key, hkdfSha256 } from '../crypto/index.js';
+import { HmacSha256Key, hkdfSha256, hkdfSha256Into } from '../crypto/index.js';
 
 const ONE = Uint8Array.of(0x01);
 const TWO = Uint8Array.of(0x02);
@@ -33,10 +33,19 @@ export interface MessageKeys {
 }
 
 const EMPTY = new Uint8Array(0);
+// One preallocated set of views: deriving keys allocates nothing. The caller uses the keys
+// synchronously and wipes `all` before the next derivation.
+const KEYS_ALL = new Uint8Array(80);
+const KEYS: MessageKeys = {
+  aesKey: KEYS_ALL.subarray(0, 32),
+  macKey: KEYS_ALL.subarray(32, 64),
+  iv: KEYS_ALL.subarray(64, 80),
+  all: KEYS_ALL,
+};
 
 export function deriveMessageKeys(messageKey: Uint8Array): MessageKeys {
-  const all = hkdfSha256(messageKey, EMPTY, INFO_KEYS, 80);
-  return { aesKey: all.subarray(0, 32), macKey: all.subarray(32, 64), iv: all.subarray(64, 80), all };
+  hkdfSha256Into(messageKey, EMPTY, INFO_KEYS, 80, KEYS_ALL, 0);
+  return KEYS;
 }
 
 /** Root ratchet: (root key, chain key) = HKDF(root key, DH output, "OLM_RATCHET") split 32/32. */
