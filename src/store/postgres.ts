@@ -1,0 +1,534 @@
+/**
+ * A KeyStore in PostgreSQL through `pg` (an optional peer dependency), for bridges: many devices (scopes) in
+ * one database, usually sharing one connection pool. One transaction per commit; the lease is kept on the
+ * server's clock, so hosts with skewed clocks still agree on when a lease lapses.
+ */
+import type * as Pg from 'pg';
+import { StoreError } from '../errors.js';
+import {
+  checkCommitOptions,
+  checkDuration,
+  checkHolder,
+  checkMessageIndex,
+  checkScope,
+  checkString,
+  checkToken,
+  closedError,
+  fenceHolds,
+  ioError,
+  leaseLost,
+  normalizeChanges,
+  STORE_SCHEMA_VERSION,
+  schemaTooNew,
+} from './common.js';
+import type {
+  CommitOptions,
+  InboundGroupSessionEntry,
+  KeyStore,
+  LeaseToken,
+  MlsGroupEntry,
+  OlmSessionEntry,
+  OutboundGroupSessionEntry,
+  ReplayEntry,
+  StoreChanges,
+  StoredRecord,
+} from './types.js';
+
+/** What this store needs of a `pg` client: a `pg.PoolClient` fits. */
+export interface PgClientLike {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  release(destroy?: boolean | Error): void;
+}
+
+/** What this store needs of a `pg` pool: a `pg.Pool` fits. */
+export interface PgPoolLike {
+  connect(): Promise<PgClientLike>;
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+export interface PostgresStoreOptions {
+  /** The device this store holds, e.g. `@alice:example.org|DEVICEID`. */
+  readonly scope: string;
+  /** A pool shared by many stores (a bridge's devices); the caller ends it. */
+  readonly pool?: PgPoolLike;
+  /** Or a connection string: the store makes a pool of its own and ends it on `close`. */
+  readonly connectionString?: string;
+  /** Size of the store's own pool. Default 4. */
+  readonly maxConnections?: number;
+}
+
+/** Each migration takes the schema from `version - 1` to `version`. Never edit a released one: add another. */
+const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE triturus_accounts (scope text PRIMARY KEY, schema integer NOT NULL, data text NOT NULL);
+      CREATE TABLE triturus_olm_sessions (
+        scope text NOT NULL, sender_key text NOT NULL, session_id text NOT NULL, last_used_at bigint NOT NULL,
+        schema integer NOT NULL, data text NOT NULL,
+        PRIMARY KEY (scope, sender_key, session_id));
+      CREATE TABLE triturus_inbound_group_sessions (
+        scope text NOT NULL, room_id text NOT NULL, session_id text NOT NULL, sender_key text NOT NULL,
+        schema integer NOT NULL, data text NOT NULL,
+        PRIMARY KEY (scope, room_id, session_id));
+      CREATE TABLE triturus_outbound_group_sessions (
+        scope text NOT NULL, room_id text NOT NULL, session_id text NOT NULL, schema integer NOT NULL, data text NOT NULL,
+        PRIMARY KEY (scope, room_id));
+      CREATE TABLE triturus_replays (
+        scope text NOT NULL, session_id text NOT NULL, message_index bigint NOT NULL, event_id text NOT NULL,
+        origin_server_ts bigint NOT NULL,
+        PRIMARY KEY (scope, session_id, message_index));
+      CREATE TABLE triturus_mls_groups (
+        scope text NOT NULL, group_id text NOT NULL, schema integer NOT NULL, data text NOT NULL,
+        PRIMARY KEY (scope, group_id));
+      CREATE TABLE triturus_values (
+        scope text NOT NULL, key text NOT NULL, value text NOT NULL,
+        PRIMARY KEY (scope, key));`,
+  },
+  {
+    // v2: the cross-process lease (fenced commits), and an index that serves "newest session first".
+    version: 2,
+    sql: `
+      CREATE TABLE triturus_leases (
+        scope text PRIMARY KEY, holder text NOT NULL, expiration timestamptz NOT NULL, generation bigint NOT NULL);
+      CREATE INDEX triturus_olm_sessions_by_use ON triturus_olm_sessions (scope, sender_key, last_used_at DESC);`,
+  },
+];
+
+// Any constant works; it only has to be the same in every process that migrates this database.
+const MIGRATION_LOCK = 0x7472_6974;
+
+// Pools already brought to the current schema: a bridge opening a thousand devices migrates once.
+const migrated = new WeakMap<PgPoolLike, Promise<void>>();
+
+interface RecordRow {
+  schema: number;
+  data: string;
+}
+interface InboundRow extends RecordRow {
+  room_id: string;
+  session_id: string;
+  sender_key: string;
+}
+
+const record = (row: RecordRow): StoredRecord => ({ schema: row.schema, data: row.data });
+const inbound = (row: InboundRow): InboundGroupSessionEntry => ({
+  roomId: row.room_id,
+  sessionId: row.session_id,
+  senderKey: row.sender_key,
+  record: record(row),
+});
+
+async function loadDriver(): Promise<typeof Pg> {
+  try {
+    const module = (await import('pg')) as typeof Pg & { default?: typeof Pg };
+    return module.default ?? module;
+  } catch (error) {
+    throw new StoreError(
+      'STORE_IO',
+      'postgres: the optional peer dependency pg (version 8) is not installed',
+      {},
+      { cause: error },
+    );
+  }
+}
+
+async function rollbackAndRelease(client: PgClientLike): Promise<void> {
+  try {
+    await client.query('ROLLBACK');
+    client.release();
+  } catch {
+    client.release(true); // the connection is in an unknown state: drop it
+  }
+}
+
+async function migrate(pool: PgPoolLike): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    // Serialises concurrent openers (CREATE TABLE IF NOT EXISTS alone races in PostgreSQL).
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS triturus_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const { rows } = await client.query('SELECT max(version) AS version FROM triturus_schema');
+    const current = (rows[0] as { version: number | null }).version ?? 0;
+    if (current > STORE_SCHEMA_VERSION) throw schemaTooNew('postgres', current);
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO triturus_schema (version) VALUES ($1)', [m.version]);
+    }
+    await client.query('COMMIT');
+    client.release();
+  } catch (error) {
+    await rollbackAndRelease(client);
+    throw error;
+  }
+}
+
+export class PostgresStore implements KeyStore {
+  readonly backend: string = 'postgres';
+  readonly scope: string;
+  readonly #pool: PgPoolLike;
+  readonly #ownPool: Pg.Pool | undefined;
+  #closed = false;
+
+  private constructor(scope: string, pool: PgPoolLike, ownPool: Pg.Pool | undefined) {
+    this.scope = scope;
+    this.#pool = pool;
+    this.#ownPool = ownPool;
+  }
+
+  /** Opens a store for one device, creating or migrating the tables when needed. */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    if (typeof options !== 'object' || options === null) {
+      throw new StoreError('STORE_INVALID', 'postgres: options must be an object', { field: 'options' });
+    }
+    const scope = checkScope(options.scope);
+    if ((options.pool === undefined) === (options.connectionString === undefined)) {
+      throw new StoreError('STORE_INVALID', 'postgres: give exactly one of pool and connectionString', {
+        field: 'pool',
+      });
+    }
+    let ownPool: Pg.Pool | undefined;
+    let pool: PgPoolLike;
+    if (options.pool !== undefined) {
+      pool = options.pool;
+    } else {
+      const connectionString = checkString(options.connectionString, 'connectionString');
+      const max = options.maxConnections ?? 4;
+      if (!Number.isSafeInteger(max) || max < 1) {
+        throw new StoreError('STORE_INVALID', 'postgres: maxConnections must be a positive integer', {
+          field: 'maxConnections',
+        });
+      }
+      const pg = await loadDriver();
+      ownPool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 10_000 });
+      // An idle connection that dies emits 'error' on the pool; unheard, that would crash the process.
+      // The next query reports the failure instead.
+      ownPool.on('error', () => {});
+      pool = ownPool as unknown as PgPoolLike;
+    }
+    try {
+      let done = migrated.get(pool);
+      if (done === undefined) {
+        done = migrate(pool);
+        migrated.set(pool, done);
+        done.catch(() => migrated.delete(pool));
+      }
+      await done;
+    } catch (error) {
+      await ownPool?.end().catch(() => {});
+      throw ioError('postgres', 'open', error);
+    }
+    return new PostgresStore(scope, pool, ownPool);
+  }
+
+  async #query<T>(operation: string, text: string, values: unknown[]): Promise<T[]> {
+    if (this.#closed) throw closedError(this.backend);
+    try {
+      return (await this.#pool.query(text, values)).rows as T[];
+    } catch (error) {
+      throw ioError(this.backend, operation, error);
+    }
+  }
+
+  async loadAccount(): Promise<StoredRecord | undefined> {
+    const [row] = await this.#query<RecordRow>(
+      'loadAccount',
+      'SELECT schema, data FROM triturus_accounts WHERE scope = $1',
+      [this.scope],
+    );
+    return row === undefined ? undefined : record(row);
+  }
+
+  async loadOlmSessions(senderKey: string): Promise<OlmSessionEntry[]> {
+    checkString(senderKey, 'senderKey');
+    const rows = await this.#query<RecordRow & { session_id: string; last_used_at: string }>(
+      'loadOlmSessions',
+      `SELECT session_id, last_used_at, schema, data FROM triturus_olm_sessions WHERE scope = $1 AND sender_key = $2
+       ORDER BY last_used_at DESC, session_id COLLATE "C"`,
+      [this.scope, senderKey],
+    );
+    return rows.map((r) => ({
+      senderKey,
+      sessionId: r.session_id,
+      lastUsedAt: Number(r.last_used_at),
+      record: record(r),
+    }));
+  }
+
+  async loadInboundGroupSession(roomId: string, sessionId: string): Promise<InboundGroupSessionEntry | undefined> {
+    checkString(roomId, 'roomId');
+    checkString(sessionId, 'sessionId');
+    const [row] = await this.#query<InboundRow>(
+      'loadInboundGroupSession',
+      `SELECT room_id, session_id, sender_key, schema, data FROM triturus_inbound_group_sessions
+       WHERE scope = $1 AND room_id = $2 AND session_id = $3`,
+      [this.scope, roomId, sessionId],
+    );
+    return row === undefined ? undefined : inbound(row);
+  }
+
+  async listInboundGroupSessions(roomId?: string): Promise<InboundGroupSessionEntry[]> {
+    if (roomId !== undefined) checkString(roomId, 'roomId');
+    const rows = await this.#query<InboundRow>(
+      'listInboundGroupSessions',
+      `SELECT room_id, session_id, sender_key, schema, data FROM triturus_inbound_group_sessions
+       WHERE scope = $1 AND ($2::text IS NULL OR room_id = $2) ORDER BY room_id COLLATE "C", session_id COLLATE "C"`,
+      [this.scope, roomId ?? null],
+    );
+    return rows.map(inbound);
+  }
+
+  async loadOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionEntry | undefined> {
+    checkString(roomId, 'roomId');
+    const [row] = await this.#query<RecordRow & { session_id: string }>(
+      'loadOutboundGroupSession',
+      'SELECT session_id, schema, data FROM triturus_outbound_group_sessions WHERE scope = $1 AND room_id = $2',
+      [this.scope, roomId],
+    );
+    return row === undefined ? undefined : { roomId, sessionId: row.session_id, record: record(row) };
+  }
+
+  async loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
+    checkString(sessionId, 'sessionId');
+    checkMessageIndex(messageIndex);
+    const [row] = await this.#query<{ event_id: string; origin_server_ts: string }>(
+      'loadReplay',
+      'SELECT event_id, origin_server_ts FROM triturus_replays WHERE scope = $1 AND session_id = $2 AND message_index = $3',
+      [this.scope, sessionId, messageIndex],
+    );
+    return row === undefined
+      ? undefined
+      : { sessionId, messageIndex, eventId: row.event_id, originServerTs: Number(row.origin_server_ts) };
+  }
+
+  async loadMlsGroup(groupId: string): Promise<MlsGroupEntry | undefined> {
+    checkString(groupId, 'groupId');
+    const [row] = await this.#query<RecordRow>(
+      'loadMlsGroup',
+      'SELECT schema, data FROM triturus_mls_groups WHERE scope = $1 AND group_id = $2',
+      [this.scope, groupId],
+    );
+    return row === undefined ? undefined : { groupId, record: record(row) };
+  }
+
+  async loadValue(key: string): Promise<string | undefined> {
+    checkString(key, 'key');
+    const [row] = await this.#query<{ value: string }>(
+      'loadValue',
+      'SELECT value FROM triturus_values WHERE scope = $1 AND key = $2',
+      [this.scope, key],
+    );
+    return row?.value;
+  }
+
+  async commit(changes: StoreChanges, options?: CommitOptions): Promise<void> {
+    if (this.#closed) throw closedError(this.backend);
+    const c = normalizeChanges(changes);
+    const fence = checkCommitOptions(options);
+    const scope = this.scope;
+    // One statement per kind, whole arrays passed through unnest(): a batch costs a few round trips, not one per row.
+    const statements: [string, unknown[]][] = [];
+    if (c.account !== undefined) {
+      statements.push([
+        `INSERT INTO triturus_accounts (scope, schema, data) VALUES ($1, $2, $3)
+         ON CONFLICT (scope) DO UPDATE SET schema = EXCLUDED.schema, data = EXCLUDED.data`,
+        [scope, c.account.schema, c.account.data],
+      ]);
+    }
+    if (c.removeOlmSessions.length > 0) {
+      statements.push([
+        `DELETE FROM triturus_olm_sessions WHERE scope = $1
+         AND (sender_key, session_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+        [scope, c.removeOlmSessions.map((k) => k.senderKey), c.removeOlmSessions.map((k) => k.sessionId)],
+      ]);
+    }
+    if (c.olmSessions.length > 0) {
+      const s = c.olmSessions;
+      statements.push([
+        `INSERT INTO triturus_olm_sessions (scope, sender_key, session_id, last_used_at, schema, data)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[])
+         ON CONFLICT (scope, sender_key, session_id) DO UPDATE
+         SET last_used_at = EXCLUDED.last_used_at, schema = EXCLUDED.schema, data = EXCLUDED.data`,
+        [
+          scope,
+          s.map((e) => e.senderKey),
+          s.map((e) => e.sessionId),
+          s.map((e) => e.lastUsedAt),
+          s.map((e) => e.record.schema),
+          s.map((e) => e.record.data),
+        ],
+      ]);
+    }
+    if (c.removeInboundGroupSessions.length > 0) {
+      const k = c.removeInboundGroupSessions;
+      statements.push([
+        `DELETE FROM triturus_inbound_group_sessions WHERE scope = $1
+         AND (room_id, session_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+        [scope, k.map((e) => e.roomId), k.map((e) => e.sessionId)],
+      ]);
+    }
+    if (c.inboundGroupSessions.length > 0) {
+      const s = c.inboundGroupSessions;
+      statements.push([
+        `INSERT INTO triturus_inbound_group_sessions (scope, room_id, session_id, sender_key, schema, data)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::text[])
+         ON CONFLICT (scope, room_id, session_id) DO UPDATE
+         SET sender_key = EXCLUDED.sender_key, schema = EXCLUDED.schema, data = EXCLUDED.data`,
+        [
+          scope,
+          s.map((e) => e.roomId),
+          s.map((e) => e.sessionId),
+          s.map((e) => e.senderKey),
+          s.map((e) => e.record.schema),
+          s.map((e) => e.record.data),
+        ],
+      ]);
+    }
+    if (c.removeOutboundGroupSessions.length > 0) {
+      statements.push([
+        'DELETE FROM triturus_outbound_group_sessions WHERE scope = $1 AND room_id = ANY($2::text[])',
+        [scope, c.removeOutboundGroupSessions],
+      ]);
+    }
+    if (c.outboundGroupSessions.length > 0) {
+      const s = c.outboundGroupSessions;
+      statements.push([
+        `INSERT INTO triturus_outbound_group_sessions (scope, room_id, session_id, schema, data)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::integer[], $5::text[])
+         ON CONFLICT (scope, room_id) DO UPDATE
+         SET session_id = EXCLUDED.session_id, schema = EXCLUDED.schema, data = EXCLUDED.data`,
+        [
+          scope,
+          s.map((e) => e.roomId),
+          s.map((e) => e.sessionId),
+          s.map((e) => e.record.schema),
+          s.map((e) => e.record.data),
+        ],
+      ]);
+    }
+    if (c.replays.length > 0) {
+      const r = c.replays;
+      statements.push([
+        `INSERT INTO triturus_replays (scope, session_id, message_index, event_id, origin_server_ts)
+         SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[])
+         ON CONFLICT DO NOTHING`,
+        [
+          scope,
+          r.map((e) => e.sessionId),
+          r.map((e) => e.messageIndex),
+          r.map((e) => e.eventId),
+          r.map((e) => e.originServerTs),
+        ],
+      ]);
+    }
+    if (c.removeMlsGroups.length > 0) {
+      statements.push([
+        'DELETE FROM triturus_mls_groups WHERE scope = $1 AND group_id = ANY($2::text[])',
+        [scope, c.removeMlsGroups],
+      ]);
+    }
+    if (c.mlsGroups.length > 0) {
+      const g = c.mlsGroups;
+      statements.push([
+        `INSERT INTO triturus_mls_groups (scope, group_id, schema, data)
+         SELECT $1, * FROM unnest($2::text[], $3::integer[], $4::text[])
+         ON CONFLICT (scope, group_id) DO UPDATE SET schema = EXCLUDED.schema, data = EXCLUDED.data`,
+        [scope, g.map((e) => e.groupId), g.map((e) => e.record.schema), g.map((e) => e.record.data)],
+      ]);
+    }
+    const deletes = c.values.filter((v) => v.value === null).map((v) => v.key);
+    const puts = c.values.filter((v) => v.value !== null);
+    if (deletes.length > 0) {
+      statements.push(['DELETE FROM triturus_values WHERE scope = $1 AND key = ANY($2::text[])', [scope, deletes]]);
+    }
+    if (puts.length > 0) {
+      statements.push([
+        `INSERT INTO triturus_values (scope, key, value) SELECT $1, * FROM unnest($2::text[], $3::text[])
+         ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value`,
+        [scope, puts.map((v) => v.key), puts.map((v) => v.value)],
+      ]);
+    }
+    if (statements.length === 0 && fence === undefined) return;
+
+    let client: PgClientLike;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw ioError(this.backend, 'commit (connect)', error);
+    }
+    try {
+      await client.query('BEGIN');
+      if (fence !== undefined) {
+        // FOR SHARE makes a concurrent takeover wait until this transaction ends: it then sees these writes.
+        const { rows } = await client.query(
+          'SELECT holder, generation::float8 AS generation, 0 AS expiration FROM triturus_leases WHERE scope = $1 FOR SHARE',
+          [scope],
+        );
+        const current = rows[0] as { holder: string; generation: number; expiration: number } | undefined;
+        if (!fenceHolds(fence, current)) throw leaseLost(fence, current);
+      }
+      for (const [text, values] of statements) await client.query(text, values);
+      await client.query('COMMIT');
+      client.release();
+    } catch (error) {
+      await rollbackAndRelease(client);
+      throw ioError(this.backend, 'commit', error);
+    }
+  }
+
+  async tryAcquireLease(holder: string, durationMs: number): Promise<LeaseToken | undefined> {
+    checkHolder(holder);
+    checkDuration(durationMs);
+    // One atomic upsert, timed by the server: it takes the row when the holder is the same or the lease lapsed.
+    const [row] = await this.#query<{ holder: string; generation: number; expires_at: number }>(
+      'tryAcquireLease',
+      `INSERT INTO triturus_leases AS l (scope, holder, expiration, generation)
+       VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3::float8 / 1000), 1)
+       ON CONFLICT (scope) DO UPDATE SET
+         holder = EXCLUDED.holder,
+         expiration = EXCLUDED.expiration,
+         generation = CASE WHEN l.holder = EXCLUDED.holder THEN l.generation ELSE l.generation + 1 END
+       WHERE l.holder = EXCLUDED.holder OR l.expiration < clock_timestamp()
+       RETURNING l.holder, l.generation::float8 AS generation, floor(extract(epoch FROM l.expiration) * 1000)::float8 AS expires_at`,
+      [this.scope, holder, durationMs],
+    );
+    return row === undefined
+      ? undefined
+      : { holder: row.holder, generation: row.generation, expiresAt: row.expires_at };
+  }
+
+  async releaseLease(token: LeaseToken): Promise<void> {
+    const t = checkToken(token);
+    // Expire rather than delete, so the generation never goes back.
+    await this.#query(
+      'releaseLease',
+      'UPDATE triturus_leases SET expiration = to_timestamp(0) WHERE scope = $1 AND holder = $2 AND generation = $3',
+      [this.scope, t.holder, t.generation],
+    );
+  }
+
+  async schemaVersion(): Promise<number> {
+    const [row] = await this.#query<{ version: number }>(
+      'schemaVersion',
+      'SELECT max(version) AS version FROM triturus_schema',
+      [],
+    );
+    return row?.version ?? 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownPool !== undefined) {
+      try {
+        await this.#ownPool.end();
+      } catch (error) {
+        throw ioError(this.backend, 'close', error);
+      }
+    }
+  }
+}
