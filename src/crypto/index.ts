@@ -35,13 +35,36 @@ export function setCryptoBackend(backend: CryptoBackend): void {
 
 export type RandomSource = (out: Uint8Array) => void;
 
-const systemRandom: RandomSource = (out) => {
+// getRandomValues costs ~1.8 µs per call whatever the size (Node 20) while 4 KiB cost 2.3 µs, so
+// small requests are served from a pool. Bytes handed out are zeroed in the pool at once.
+const POOL_SIZE = 4096;
+const pool = new Uint8Array(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+
+function fillFromSystem(out: Uint8Array): void {
   // getRandomValues fills at most 65536 bytes per call (WebCrypto).
   for (let offset = 0; offset < out.length; offset += 65536) {
     globalThis.crypto.getRandomValues(
       out.subarray(offset, Math.min(out.length, offset + 65536)) as Uint8Array<ArrayBuffer>,
     );
   }
+}
+
+const systemRandom: RandomSource = (out) => {
+  const n = out.length;
+  if (n > 256) {
+    fillFromSystem(out);
+    return;
+  }
+  if (poolOffset + n > POOL_SIZE) {
+    fillFromSystem(pool);
+    poolOffset = 0;
+  }
+  for (let i = 0; i < n; i++) {
+    out[i] = pool[poolOffset + i]!;
+    pool[poolOffset + i] = 0;
+  }
+  poolOffset += n;
 };
 let random: RandomSource = systemRandom;
 

@@ -77,7 +77,7 @@ export class Message {
   /** @internal Encodes everything but the MAC; `mac` fills the MAC in place once computed. */
   static encode(
     version: number,
-    ratchetKey: Uint8Array,
+    ratchetKey: Curve25519PublicKey,
     chainIndex: number,
     ciphertext: Uint8Array,
     mac: (payload: Uint8Array, out: Uint8Array) => void,
@@ -89,7 +89,7 @@ export class Message {
     bytes[0] = version;
     bytes[1] = 0x0a;
     bytes[2] = 32;
-    bytes.set(ratchetKey, 3);
+    bytes.set(curve25519Bytes(ratchetKey), 3);
     bytes[35] = 0x10;
     let o = writeVarint(bytes, 36, chainIndex);
     bytes[o++] = 0x22;
@@ -98,7 +98,7 @@ export class Message {
     bytes.set(ciphertext, o);
     o += ciphertext.length;
     mac(bytes.subarray(0, o), bytes.subarray(o));
-    return new Message(version, Curve25519PublicKey.fromBytes(ratchetKey), chainIndex, ciphertextView, bytes);
+    return new Message(version, ratchetKey, chainIndex, ciphertextView, bytes);
   }
 
   static fromBytes(input: Uint8Array): Message {
@@ -180,7 +180,7 @@ export class PreKeyMessage {
     return 0;
   }
 
-  /** The session id this message would start: base64(SHA-256(identity ‖ base ‖ one-time key)). */
+  /** @internal Wraps an encoded normal message with the keys that start its session. */
   static create(
     oneTimeKey: Curve25519PublicKey,
     baseKey: Curve25519PublicKey,

@@ -30,9 +30,12 @@ export const MAX_RECEIVER_CHAINS = 5;
 const PICKLE_SCHEMA = 1;
 const MAC_KEY = new HmacSha256Key(new Uint8Array(32));
 const MAC_OUT = new Uint8Array(32);
+const UTF8 = new TextEncoder();
 
 interface SenderChain {
   readonly ratchetKey: X25519SecretKey;
+  /** The public half as a key object, made once per chain rather than once per message. */
+  publicKey?: Curve25519PublicKey;
   readonly chainKey: Uint8Array;
   index: number;
 }
@@ -146,7 +149,7 @@ export class Session {
   }
 
   encrypt(plaintext: Uint8Array | string): OlmMessage {
-    const bytes = typeof plaintext === 'string' ? new TextEncoder().encode(plaintext) : plaintext;
+    const bytes = typeof plaintext === 'string' ? UTF8.encode(plaintext) : plaintext;
     if (!(bytes instanceof Uint8Array)) throw invalidArgument('plaintext must be a string or a Uint8Array');
     let sender = this.#sender;
     let newRoot: Uint8Array | undefined;
@@ -167,7 +170,7 @@ export class Session {
     const ciphertext = aes256CbcEncrypt(keys.aesKey, keys.iv, bytes);
     const message = Message.encode(
       this.#config.messageVersion,
-      sender.ratchetKey.publicKey,
+      (sender.publicKey ??= Curve25519PublicKey.fromBytes(sender.ratchetKey.publicKey)),
       sender.index,
       ciphertext,
       (payload, out) => computeMac(keys.macKey, payload, out),
