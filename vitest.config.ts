@@ -11,9 +11,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        resolve: { conditions: ['triturus-source', 'node', 'import', 'default'] },
-        ssr: { resolve: { conditions: ['triturus-source', 'node', 'import', 'default'] } },
-        test: { name: 'node', include: ['test/**/*.test.ts'] },
+        // No 'import'/'default' here: vitest passes these to Node as --conditions, and `import` would make
+        // require() inside dual packages (pg → pg-pool) load their ESM builds.
+        resolve: { conditions: ['triturus-source', 'node'] },
+        ssr: { resolve: { conditions: ['triturus-source', 'node'] } },
+        test: { name: 'node', include: ['test/**/*.test.ts'], globalSetup: ['test/store/postgres-global-setup.ts'] },
       },
       {
         extends: true,
@@ -21,7 +23,12 @@ export default defineConfig({
         ssr: { resolve: { conditions: ['triturus-source', 'import', 'default'] } },
         test: {
           name: 'noble',
-          include: ['test/crypto/**/*.test.ts', 'test/encoding/**/*.test.ts', 'test/olm/**/*.test.ts', 'test/megolm/**/*.test.ts'],
+          include: [
+            'test/crypto/**/*.test.ts',
+            'test/encoding/**/*.test.ts',
+            'test/olm/**/*.test.ts',
+            'test/megolm/**/*.test.ts',
+          ],
           exclude: ['test/**/*.interop.test.ts', 'test/**/*.node-only.test.ts'],
         },
       },
