@@ -362,8 +362,8 @@ export class IndexedDbStore implements KeyStore {
         if (v.value === null) values.delete([scope, v.key]);
         else values.put({ scope, key: v.key, value: v.value });
       }
-      // Unfenced, nothing is left to decide: ask for the commit now instead of waiting for the loop to turn.
-      if (fence === undefined) tx.commit();
+      // No explicit tx.commit(): Chromium aborts a committing transaction when a request fails, even the
+      // duplicate-replay add() whose error is handled above. It commits by itself once the requests are done.
     } catch (error) {
       try {
         tx.abort();
