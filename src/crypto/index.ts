@@ -7,16 +7,15 @@ import defaultBackend from '#crypto-default';
 import { DecryptionError, invalidArgument, KeyError } from '../errors.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
 import { bytesToNumberLE, publicKeyFromExpandedNoble, signExpandedNoble } from './noble-expanded.js';
+import {
+  hkdfSha256 as rawHkdfSha256,
+  hkdfSha256Expand as rawHkdfSha256Expand,
+  hkdfSha256ExpandInto as rawHkdfSha256ExpandInto,
+  hkdfSha256Into as rawHkdfSha256Into,
+} from './sha256.js';
 
 export type { CryptoBackend, KeyCache } from './backend.js';
-export {
-  HmacSha256Key,
-  hkdfSha256,
-  hkdfSha256Expand,
-  hkdfSha256ExpandInto,
-  hkdfSha256Extract,
-  hkdfSha256Into,
-} from './sha256.js';
+export { HmacSha256Key, hkdfSha256Extract } from './sha256.js';
 
 let active: CryptoBackend = defaultBackend;
 
@@ -97,10 +96,54 @@ export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
 export function hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array {
   return active.hmacSha512(key, data);
 }
+function checkOutputLength(what: string, length: number, max: number): void {
+  if (!Number.isSafeInteger(length) || length < 1 || length > max) {
+    throw invalidArgument(`${what} output length must be an integer from 1 to ${max}`, { actual: length });
+  }
+}
+
+/** HKDF-SHA256 (RFC 5869), computed by the tuned JavaScript SHA-256 on every backend. */
+export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  checkOutputLength('HKDF-SHA256', length, 255 * 32);
+  return rawHkdfSha256(ikm, salt, info, length);
+}
+
+/** HKDF-SHA256 writing into `out` at `offset` (no allocation on the hot path). */
+export function hkdfSha256Into(
+  ikm: Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array,
+  length: number,
+  out: Uint8Array,
+  offset: number,
+): void {
+  checkOutputLength('HKDF-SHA256', length, 255 * 32);
+  if (offset < 0 || offset + length > out.length) throw invalidArgument('HKDF output does not fit the buffer');
+  rawHkdfSha256Into(ikm, salt, info, length, out, offset);
+}
+
+export function hkdfSha256Expand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  checkOutputLength('HKDF-SHA256', length, 255 * 32);
+  return rawHkdfSha256Expand(prk, info, length);
+}
+
+export function hkdfSha256ExpandInto(
+  prk: Uint8Array,
+  info: Uint8Array,
+  length: number,
+  out: Uint8Array,
+  offset: number,
+): void {
+  checkOutputLength('HKDF-SHA256', length, 255 * 32);
+  if (offset < 0 || offset + length > out.length) throw invalidArgument('HKDF output does not fit the buffer');
+  rawHkdfSha256ExpandInto(prk, info, length, out, offset);
+}
+
 export function hkdfSha512(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  if (length > 255 * 64) throw invalidArgument('HKDF-SHA512 output is at most 16320 bytes', { actual: length });
+  checkOutputLength('HKDF-SHA512', length, 255 * 64);
   return active.hkdfSha512(ikm, salt, info, length);
 }
+
 export function pbkdf2HmacSha512(
   password: Uint8Array,
   salt: Uint8Array,
@@ -110,6 +153,7 @@ export function pbkdf2HmacSha512(
   if (!Number.isSafeInteger(iterations) || iterations < 1) {
     throw invalidArgument('PBKDF2 iterations must be a positive integer', { actual: iterations });
   }
+  checkOutputLength('PBKDF2', length, 1 << 20);
   return active.pbkdf2HmacSha512(password, salt, iterations, length);
 }
 
@@ -319,13 +363,25 @@ const SMALL_ORDER_POINTS = [
   '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
   'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
   'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
-].map((hex) => Uint8Array.from(hex.match(/../g)!.map((b) => Number.parseInt(b, 16))));
+].map(fromHex);
+
+// x = 0 (y = 1 and y = -1) with the sign bit set: invalid encodings (RFC 8032 §5.1.3) of small-order
+// points that OpenSSL still decodes; without this check a forged signature verified on node:crypto.
+const REFUSED_POINT_ENCODINGS = [
+  ...SMALL_ORDER_POINTS,
+  fromHex('0100000000000000000000000000000000000000000000000000000000000080'),
+  fromHex('ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff'),
+];
+
+function fromHex(hex: string): Uint8Array {
+  return Uint8Array.from(hex.match(/../g)!.map((b) => Number.parseInt(b, 16)));
+}
 
 /** @internal exposed for tests */
 export const smallOrderPointEncodings: readonly Uint8Array[] = SMALL_ORDER_POINTS;
 
 function isSmallOrder(p: Uint8Array, offset: number): boolean {
-  outer: for (const q of SMALL_ORDER_POINTS) {
+  outer: for (const q of REFUSED_POINT_ENCODINGS) {
     for (let i = 0; i < 32; i++) if (p[offset + i] !== q[i]) continue outer;
     return true;
   }

@@ -48,7 +48,9 @@ export const nobleBackend: CryptoBackend = {
       padded.fill(0);
       return undefined;
     }
-    return padded.subarray(0, length);
+    const out = padded.slice(0, length);
+    padded.fill(0);
+    return out;
   },
   aes256Ctr: (key, iv, data) => ctr(key, iv).encrypt(data),
   chacha20Poly1305Seal: (key, nonce, plaintext, aad) => chacha20poly1305(key, nonce, aad).encrypt(plaintext),
