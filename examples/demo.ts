@@ -5,6 +5,7 @@
 import {
   Account,
   type Curve25519PublicKey,
+  type Ed25519PublicKey,
   olmMessageFromParts,
   PreKeyMessage,
   Session,
@@ -12,7 +13,7 @@ import {
 } from '../src/index.js';
 
 const line = (text: string) => console.log(text);
-const short = (key: Curve25519PublicKey | string) => `${String(key).slice(0, 10)}…`;
+const short = (key: Curve25519PublicKey | Ed25519PublicKey | string) => `${String(key).slice(0, 10)}…`;
 
 line('triturus demo: an Olm conversation between Alice and Bob\n');
 

@@ -8,6 +8,7 @@ export {
   type RandomSource,
   setCryptoBackend,
   setRandomSource,
+  warmUp,
 } from './crypto/index.js';
 export * from './errors.js';
 export { Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature } from './keys.js';

@@ -495,3 +495,18 @@ export class Ed25519SecretKey {
 function jsSha512Seed(seed: Uint8Array): Uint8Array {
   return active.sha512(seed);
 }
+
+/**
+ * Builds the backend's lazily made tables (noble's base-point precomputation; OpenSSL's key
+ * providers) now, so that the first real key operation is not the slow one. Call it at idle,
+ * e.g. after page load; it is never required.
+ */
+export function warmUp(): void {
+  const x = X25519SecretKey.generate();
+  x.diffieHellman(X25519SecretKey.generate().publicKey);
+  const e = Ed25519SecretKey.generate();
+  const message = new Uint8Array(1);
+  ed25519Verify(e.publicKey, message, e.sign(message));
+  x.wipe();
+  e.wipe();
+}
