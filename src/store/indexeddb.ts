@@ -9,6 +9,7 @@ import {
   checkCommitOptions,
   checkDuration,
   checkHolder,
+  checkInteger,
   checkMessageIndex,
   checkScope,
   checkString,
@@ -155,7 +156,7 @@ export class IndexedDbStore implements KeyStore {
     }
     const scope = checkScope(options.scope);
     const name = checkString(options.databaseName ?? 'triturus', 'databaseName');
-    const blockedTimeoutMs = options.blockedTimeoutMs ?? 10_000;
+    const blockedTimeoutMs = checkInteger(options.blockedTimeoutMs ?? 10_000, 'blockedTimeoutMs', 0, 3_600_000);
     const factory = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
     if (factory === undefined) throw new StoreError('STORE_IO', 'indexeddb: IndexedDB is not available here');
     const db = await new Promise<IDBDatabase>((resolve, reject) => {

@@ -3,6 +3,7 @@
  * `MemoryStore` is one handle on it, so two handles on one database compete for a device's lease exactly as
  * two processes do on SQLite or PostgreSQL.
  */
+import { StoreError } from '../errors.js';
 import {
   checkCommitOptions,
   checkDuration,
@@ -48,60 +49,62 @@ interface ScopeData {
 // Entries are frozen copies, so neither a caller's later mutation nor a returned object can change stored state.
 const copyRecord = (r: StoredRecord): StoredRecord => Object.freeze({ schema: r.schema, data: r.data });
 
+interface DatabaseState {
+  readonly scopes: Map<string, ScopeData>;
+  readonly leases: Map<string, LeaseRow>;
+}
+
+// Kept outside the class so that no internal method shows up in the public type.
+const states = new WeakMap<MemoryDatabase, DatabaseState>();
+
+function scopeData(state: DatabaseState, scope: string): ScopeData {
+  let data = state.scopes.get(scope);
+  if (data === undefined) {
+    data = {
+      account: undefined,
+      olmSessions: new Map(),
+      inboundGroupSessions: new Map(),
+      outboundGroupSessions: new Map(),
+      replays: new Map(),
+      mlsGroups: new Map(),
+      values: new Map(),
+    };
+    state.scopes.set(scope, data);
+  }
+  return data;
+}
+
 /** The data behind one or more MemoryStore handles: every device (scope) and every lease. */
 export class MemoryDatabase {
-  readonly #scopes = new Map<string, ScopeData>();
-  readonly #leases = new Map<string, LeaseRow>();
+  constructor() {
+    states.set(this, { scopes: new Map(), leases: new Map() });
+  }
 
   /** Opens a handle on this database for one device. */
   open(scope: string): MemoryStore {
     return new MemoryStore(scope, this);
-  }
-
-  /** @internal */
-  scopeData(scope: string): ScopeData {
-    let data = this.#scopes.get(scope);
-    if (data === undefined) {
-      data = {
-        account: undefined,
-        olmSessions: new Map(),
-        inboundGroupSessions: new Map(),
-        outboundGroupSessions: new Map(),
-        replays: new Map(),
-        mlsGroups: new Map(),
-        values: new Map(),
-      };
-      this.#scopes.set(scope, data);
-    }
-    return data;
-  }
-
-  /** @internal */
-  lease(scope: string): LeaseRow | undefined {
-    return this.#leases.get(scope);
-  }
-
-  /** @internal */
-  setLease(scope: string, row: LeaseRow): void {
-    this.#leases.set(scope, row);
   }
 }
 
 export class MemoryStore implements KeyStore {
   readonly backend: string = 'memory';
   readonly scope: string;
-  readonly #db: MemoryDatabase;
+  readonly #db: DatabaseState;
   #closed = false;
 
   /** A handle on `database`, or on a database of its own when none is given. */
   constructor(scope: string, database: MemoryDatabase = new MemoryDatabase()) {
     this.scope = checkScope(scope);
-    this.#db = database;
+    const state = states.get(database);
+    if (state === undefined) {
+      throw new StoreError('STORE_INVALID', 'memory: database must be a MemoryDatabase', { field: 'database' });
+    }
+    this.#db = state;
   }
 
   #data(): ScopeData {
     if (this.#closed) throw closedError(this.backend);
-    return this.#db.scopeData(this.scope);
+    return scopeData(this.#db, this.scope);
   }
 
   async loadAccount(): Promise<StoredRecord | undefined> {
@@ -156,7 +159,7 @@ export class MemoryStore implements KeyStore {
     const c = normalizeChanges(changes);
     const fence = checkCommitOptions(options);
     if (fence !== undefined) {
-      const current = this.#db.lease(this.scope);
+      const current = this.#db.leases.get(this.scope);
       if (!fenceHolds(fence, current)) throw leaseLost(fence, current);
     }
 
@@ -197,18 +200,18 @@ export class MemoryStore implements KeyStore {
 
   async tryAcquireLease(holder: string, durationMs: number): Promise<LeaseToken | undefined> {
     this.#data();
-    const next = nextLease(this.#db.lease(this.scope), checkHolder(holder), Date.now(), checkDuration(durationMs));
+    const next = nextLease(this.#db.leases.get(this.scope), checkHolder(holder), Date.now(), checkDuration(durationMs));
     if (next === undefined) return undefined;
-    this.#db.setLease(this.scope, next);
+    this.#db.leases.set(this.scope, next);
     return { holder: next.holder, generation: next.generation, expiresAt: next.expiration };
   }
 
   async releaseLease(token: LeaseToken): Promise<void> {
     this.#data();
     const t = checkToken(token);
-    const current = this.#db.lease(this.scope);
+    const current = this.#db.leases.get(this.scope);
     // Expire rather than delete, so the generation never goes back.
-    if (fenceHolds(t, current)) this.#db.setLease(this.scope, { ...current!, expiration: 0 });
+    if (fenceHolds(t, current)) this.#db.leases.set(this.scope, { ...current!, expiration: 0 });
   }
 
   async schemaVersion(): Promise<number> {

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreError } from '../../src/errors.js';
+import { IndexedDbStore } from '../../src/store/indexeddb.js';
 import type { BrowserApi } from './browser/entry.js';
 import { conformanceCases } from './conformance.js';
 import type { CounterOptions, CounterResult } from './counter-worker.js';
@@ -98,6 +100,14 @@ describe('indexeddb store conformance (headless Chromium)', () => {
       expect(pageErrors).toEqual([]);
     });
   }
+});
+
+describe('indexeddb store outside a browser', () => {
+  it('opening it where there is no IndexedDB is a STORE_IO error', async () => {
+    const error = await IndexedDbStore.open({ scope: '@x:example.org|A' }).catch((e) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect(error.code).toBe('STORE_IO');
+  });
 });
 
 describe('indexeddb lease across two tabs', () => {
