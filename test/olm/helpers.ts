@@ -38,6 +38,13 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 }
 
+/** A copy with the last byte's low bit flipped. */
+export function flipLastByte(bytes: Uint8Array): Uint8Array {
+  const copy = bytes.slice();
+  copy[copy.length - 1]! ^= 1;
+  return copy;
+}
+
 export function utf8(text: string): Uint8Array {
   return Uint8Array.from(Buffer.from(text, 'utf8'));
 }
