@@ -92,6 +92,34 @@ export class Account {
     return account;
   }
 
+  /** @internal For exporters: the account's parts, in the shape `fromParts` takes (copies of the secrets). */
+  toParts(): {
+    signingKey: Ed25519SecretKey;
+    identityKey: X25519SecretKey;
+    oneTimeKeys: { id: number; key: X25519SecretKey; published: boolean }[];
+    fallbackKey: { id: number; key: X25519SecretKey; published: boolean } | undefined;
+    previousFallbackKey: { id: number; key: X25519SecretKey; published: boolean } | undefined;
+    nextKeyId: number;
+  } {
+    const copy = (k: StoredKey) => ({
+      id: k.id,
+      key: X25519SecretKey.fromParts(k.key.toBytes(), k.key.publicKey),
+      published: k.published,
+    });
+    const seed = this.#signingKey.seedBytes();
+    return {
+      signingKey:
+        seed !== undefined
+          ? Ed25519SecretKey.fromSeed(seed, this.#signingKey.publicKey)
+          : Ed25519SecretKey.fromExpanded(this.#signingKey.expandedBytes(), this.#signingKey.publicKey),
+      identityKey: X25519SecretKey.fromParts(this.#identityKey.toBytes(), this.#identityKey.publicKey),
+      oneTimeKeys: [...this.#oneTimeKeys.values()].map(copy),
+      fallbackKey: this.#fallbackKey === undefined ? undefined : copy(this.#fallbackKey),
+      previousFallbackKey: this.#previousFallbackKey === undefined ? undefined : copy(this.#previousFallbackKey),
+      nextKeyId: this.#nextKeyId,
+    };
+  }
+
   get identityKeys(): IdentityKeys {
     if (this.#identityKeys === undefined) {
       this.#identityKeys = {

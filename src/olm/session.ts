@@ -40,7 +40,7 @@ interface SenderChain {
   index: number;
 }
 
-interface SkippedKey {
+export interface SkippedKey {
   readonly index: number;
   readonly messageKey: Uint8Array;
 }
@@ -395,6 +395,37 @@ export class Session {
     session.#receivers = receivers.slice(-MAX_RECEIVER_CHAINS);
     for (const chain of session.#receivers) trimSkipped(chain);
     return session;
+  }
+
+  /** @internal For exporters: the session's parts, in the shape `fromParts` takes (copies of the secrets). */
+  toParts(): {
+    init: SessionInit;
+    sender: { ratchetKey: X25519SecretKey; chainKey: Uint8Array; index: number } | undefined;
+    receivers: { ratchetKey: Uint8Array; chainKey: Uint8Array; index: number; skipped: SkippedKey[] }[];
+  } {
+    const s = this.#sender;
+    return {
+      init: {
+        config: this.#config,
+        sessionKeys: this.#sessionKeys,
+        rootKey: this.#rootKey.slice(),
+        receivedMessage: this.#receivedMessage,
+      },
+      sender:
+        s === undefined
+          ? undefined
+          : {
+              ratchetKey: X25519SecretKey.fromParts(s.ratchetKey.toBytes(), s.ratchetKey.publicKey),
+              chainKey: s.chainKey.slice(),
+              index: s.index,
+            },
+      receivers: this.#receivers.map((r) => ({
+        ratchetKey: r.ratchetKey.slice(),
+        chainKey: r.chainKey.slice(),
+        index: r.index,
+        skipped: r.skipped.map((k) => ({ index: k.index, messageKey: k.messageKey.slice() })),
+      })),
+    };
   }
 
   /** Forgets every secret this session holds. The session is unusable afterwards. */
