@@ -7,7 +7,17 @@
  * - Olm message keys, MACs and ciphertexts are made with node:crypto from the Matrix spec (olm.md
  *   "Advancing the chain key", "Creating a message key"), and wire messages are assembled by hand.
  */
-import { createCipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  randomBytes,
+} from 'node:crypto';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { expect } from 'vitest';
 import { TriturusError } from '../../src/errors.js';
@@ -271,8 +281,36 @@ export function parseSessionBody(body: Uint8Array): SessionBody {
 // ---------------------------------------------------------------------------------------------
 // Olm by hand (Matrix spec olm.md), with node:crypto
 
-function hmac(key: Uint8Array, data: Uint8Array): Uint8Array {
+export function hmac(key: Uint8Array, data: Uint8Array): Uint8Array {
   return Uint8Array.from(createHmac('sha256', key).update(data).digest());
+}
+
+export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string, length: number): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
+}
+
+export function sha256(data: Uint8Array): Uint8Array {
+  return Uint8Array.from(createHash('sha256').update(data).digest());
+}
+
+/** X25519 with node:crypto (RFC 7748), from raw 32-byte keys. */
+export function x25519(secret: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), Buffer.from(secret)]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  const peer = createPublicKey({
+    key: Buffer.concat([Buffer.from('302a300506032b656e032100', 'hex'), Buffer.from(publicKey)]),
+    format: 'der',
+    type: 'spki',
+  });
+  return Uint8Array.from(diffieHellman({ privateKey, publicKey: peer }));
+}
+
+export function aesCbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  const decipher = createDecipheriv('aes-256-cbc', key, iv);
+  return Uint8Array.from(Buffer.concat([decipher.update(ciphertext), decipher.final()]));
 }
 
 /** Message key HMAC(ck, 0x01) and next chain key HMAC(ck, 0x02). */
@@ -282,7 +320,7 @@ export function chainStep(chainKey: Uint8Array): { messageKey: Uint8Array; nextC
 
 /** AES key, HMAC key and IV: HKDF-SHA256(salt 0, message key, "OLM_KEYS", 80) split 32/32/16. */
 export function messageKeys(messageKey: Uint8Array): { aesKey: Uint8Array; macKey: Uint8Array; iv: Uint8Array } {
-  const out = new Uint8Array(hkdfSync('sha256', messageKey, new Uint8Array(0), 'OLM_KEYS', 80));
+  const out = hkdf(messageKey, new Uint8Array(0), 'OLM_KEYS', 80);
   return { aesKey: out.slice(0, 32), macKey: out.slice(32, 64), iv: out.slice(64, 80) };
 }
 
@@ -339,7 +377,12 @@ export function handMessage(version: number, fields: Uint8Array[], macKey: Uint8
 export function forgeNextMessage(
   session: Session,
   plaintext: Uint8Array,
-  options: { order?: ('ratchet' | 'index' | 'ciphertext' | 'unknown')[]; ratchetKey?: Uint8Array } = {},
+  options: {
+    order?: ('ratchet' | 'index' | 'ciphertext' | 'unknown')[];
+    ratchetKey?: Uint8Array;
+    /** The version byte; the session's own by default. The MAC length follows it (4: 32 bytes, else 8). */
+    version?: number;
+  } = {},
 ): Uint8Array {
   const body = parseSessionBody(sessionBody(session));
   const sender = body.sender;
@@ -354,7 +397,7 @@ export function forgeNextMessage(
     unknown: unknownFields(),
   };
   const order = options.order ?? ['ratchet', 'index', 'ciphertext'];
-  const version = body.version === 2 ? 4 : 3;
+  const version = options.version ?? (body.version === 2 ? 4 : 3);
   return handMessage(
     version,
     order.map((k) => fields[k]),
