@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { CaseResult } from './harness.js';
 import { table } from './harness.js';
+import { runMegolm } from './megolm.js';
 import { runOlm } from './olm.js';
 
 interface Module {
@@ -16,6 +17,7 @@ interface Module {
 
 const modules: Record<string, Module> = {
   olm: { title: 'Olm (accounts and 1:1 sessions)', reference: 'libolm', run: runOlm },
+  megolm: { title: 'Megolm (group sessions)', reference: 'libolm', run: runMegolm },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

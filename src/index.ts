@@ -12,4 +12,5 @@ export {
 } from './crypto/index.js';
 export * from './errors.js';
 export { Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature } from './keys.js';
+export * from './megolm/index.js';
 export * from './olm/index.js';

@@ -10,6 +10,12 @@ export {
 } from './account.js';
 export type { LibolmPickleKey } from './container.js';
 export {
+  groupSessionFromLibolmPickle,
+  groupSessionToLibolmPickle,
+  inboundGroupSessionFromLibolmPickle,
+  inboundGroupSessionToLibolmPickle,
+} from './megolm.js';
+export {
   LIBOLM_MAX_RECEIVER_CHAINS,
   LIBOLM_MAX_SKIPPED_MESSAGE_KEYS,
   LIBOLM_SESSION_PICKLE_VERSION,
