@@ -292,7 +292,7 @@ export async function decryptKeyExport(
     }
     plaintext = aes256Ctr(
       keys.subarray(0, 32),
-      bytes.subarray(1 + SALT_LENGTH, PREFIX_LENGTH),
+      bytes.subarray(1 + SALT_LENGTH, 1 + SALT_LENGTH + IV_LENGTH),
       bytes.subarray(PREFIX_LENGTH, end),
     );
     let parsed: unknown;
