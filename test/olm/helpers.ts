@@ -382,17 +382,21 @@ export function forgeNextMessage(
     ratchetKey?: Uint8Array;
     /** The version byte; the session's own by default. The MAC length follows it (4: 32 bytes, else 8). */
     version?: number;
+    /** Steps the chain this many times first: the message is `skip` indices ahead of the next one. */
+    skip?: number;
   } = {},
 ): Uint8Array {
   const body = parseSessionBody(sessionBody(session));
   const sender = body.sender;
   if (sender === undefined) throw new Error('the session has no sending chain');
-  const { messageKey } = chainStep(sender.chainKey);
+  let chainKey = sender.chainKey;
+  for (let i = 0; i < (options.skip ?? 0); i++) chainKey = chainStep(chainKey).nextChainKey;
+  const { messageKey } = chainStep(chainKey);
   const keys = messageKeys(messageKey);
   const ciphertext = aesCbcEncrypt(keys.aesKey, keys.iv, plaintext);
   const fields = {
     ratchet: bytesField(1, options.ratchetKey ?? sender.publicKey),
-    index: varintField(2, sender.index),
+    index: varintField(2, sender.index + (options.skip ?? 0)),
     ciphertext: bytesField(4, ciphertext),
     unknown: unknownFields(),
   };
