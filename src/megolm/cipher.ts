@@ -5,18 +5,11 @@
  * version 1. Hot path: keys land in one preallocated buffer and short MACs use a re-keyed
  * midstate HMAC; the caller wipes the keys before the next derivation.
  */
-import {
-  aes256CbcDecrypt,
-  aes256CbcEncrypt,
-  constantTimeEqual,
-  HmacSha256Key,
-  hkdfSha256Into,
-  hmacSha256,
-} from '../crypto/index.js';
+import { HkdfSha256Fixed } from '../crypto/hkdf-sha256-fixed.js';
+import { aes256CbcDecrypt, aes256CbcEncrypt, constantTimeEqual, HmacSha256Key, hmacSha256 } from '../crypto/index.js';
 import { DecryptionError } from '../errors.js';
 
-const INFO = new TextEncoder().encode('MEGOLM_KEYS');
-const EMPTY = new Uint8Array(0);
+const KDF = new HkdfSha256Fixed(128, new TextEncoder().encode('MEGOLM_KEYS'), 80);
 
 export interface MessageKeys {
   readonly aesKey: Uint8Array;
@@ -34,7 +27,7 @@ const KEYS: MessageKeys = {
 };
 
 export function deriveKeys(ratchet: Uint8Array): MessageKeys {
-  hkdfSha256Into(ratchet, EMPTY, INFO, 80, KEYS_ALL, 0);
+  KDF.deriveInto(ratchet, 0, KEYS_ALL, 0);
   return KEYS;
 }
 

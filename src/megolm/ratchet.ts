@@ -8,16 +8,16 @@
  * index 0 with R0 re-hashed, and advancing "to" an index below the counter goes forward through
  * the wrap (vodozemac's fix: when the top bytes already agree, R0 must still turn a full 256 times).
  *
- * Hot path: one module-level HMAC key object is re-keyed in place; nothing allocates.
+ * Hot path: one module-level HMAC key object, specialised for one-byte messages, is re-keyed in
+ * place; nothing allocates.
  */
-import { HmacSha256Key } from '../crypto/index.js';
+import { HmacSha256ByteKey } from '../crypto/hmac-sha256-byte.js';
 
 export const RATCHET_LENGTH = 128;
 const PART_LENGTH = 32;
 
-// H_j(A) = HMAC-SHA256(A, byte j) (megolm.md: the four seeds 0x00..0x03).
-const SEEDS = [Uint8Array.of(0), Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)] as const;
-const HMAC = new HmacSha256Key(new Uint8Array(32));
+// H_j(A) = HMAC-SHA256(A, byte j) (megolm.md: the seeds are the bytes 0x00..0x03).
+const HMAC = new HmacSha256ByteKey();
 
 /** A ratchet state: 128 bytes R0‖R1‖R2‖R3 and the index they belong to. */
 export interface RatchetState {
@@ -31,15 +31,15 @@ export function newRatchetState(data: Uint8Array, counter: number): RatchetState
 
 /** Re-derives parts `from`..3 from R_from (R_from itself last, though the key is already set). */
 function rehashFrom(data: Uint8Array, from: number): void {
-  HMAC.setKey(data.subarray(from * PART_LENGTH, (from + 1) * PART_LENGTH));
-  for (let k = 3; k >= from; k--) HMAC.macInto(SEEDS[k]!, data, k * PART_LENGTH);
+  HMAC.setKey(data, from * PART_LENGTH);
+  for (let k = 3; k >= from; k--) HMAC.macInto(k, data, k * PART_LENGTH);
 }
 
 /** R_j ← H_j(R_j), leaving the other parts alone. */
 function rehashSelf(data: Uint8Array, j: number): void {
   const offset = j * PART_LENGTH;
-  HMAC.setKey(data.subarray(offset, offset + PART_LENGTH));
-  HMAC.macInto(SEEDS[j]!, data, offset);
+  HMAC.setKey(data, offset);
+  HMAC.macInto(j, data, offset);
 }
 
 /** One step: i ← i + 1 (mod 2^32), re-deriving from the slowest part whose byte of i changed. */
