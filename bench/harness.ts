@@ -21,38 +21,61 @@ export interface Case {
   /** Largest acceptable ratio triturus(node) / reference. */
   readonly target: number;
   /** Builds a fresh fixture for triturus under the active backend and returns one iteration. */
-  readonly triturus: () => () => unknown;
+  readonly triturus: () => (() => unknown) | Promise<() => unknown>;
   /** Builds the reference fixture and returns one iteration. */
-  readonly reference: () => () => unknown;
+  readonly reference: () => (() => unknown) | Promise<() => unknown>;
+  /** Iterations return promises (Device and OlmMachine operations). */
+  readonly async?: boolean;
   /** Skip the noble backend (e.g. when a case has no crypto of its own). */
   readonly skipNoble?: boolean;
 }
 
 const quick = process.env.BENCH_QUICK === '1';
 
+function options(slow: boolean): { maxTime: number; minSamples: number; initCount: number } {
+  return { maxTime: quick ? 0.3 : slow ? 1.5 : 2, minSamples: slow ? 5 : 20, initCount: 1 };
+}
+
 function measure(fn: () => unknown, slow: boolean): number {
-  const bench = new Benchmark({
-    fn,
-    maxTime: quick ? 0.3 : slow ? 1.5 : 2,
-    minSamples: slow ? 5 : 20,
-    initCount: 1,
-  });
+  const bench = new Benchmark({ fn, ...options(slow) });
   bench.run({ async: false });
   if (bench.error) throw bench.error;
   return bench.stats.mean * 1e6;
 }
 
-export function runCases(cases: readonly Case[], referenceName: string): CaseResult[] {
+function measureAsync(fn: () => unknown, slow: boolean): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const bench: Benchmark = new Benchmark({
+      ...options(slow),
+      defer: true,
+      fn: (deferred: { resolve(): void }) => {
+        (fn() as Promise<unknown>).then(
+          () => deferred.resolve(),
+          (error: unknown) => reject(error),
+        );
+      },
+      onComplete: () => (bench.error ? reject(bench.error) : resolve(bench.stats.mean * 1e6)),
+    });
+    bench.run({ async: true });
+  });
+}
+
+async function time(c: Case, make: () => (() => unknown) | Promise<() => unknown>, slow: boolean): Promise<number> {
+  const fn = await make();
+  return c.async ? measureAsync(fn, slow) : measure(fn, slow);
+}
+
+export async function runCases(cases: readonly Case[], referenceName: string): Promise<CaseResult[]> {
   const saved = cryptoBackend();
   const results: CaseResult[] = [];
   for (const c of cases) {
     setCryptoBackend(nodeBackend);
-    const nodeMicros = measure(c.triturus(), false);
-    const referenceMicros = measure(c.reference(), false);
+    const nodeMicros = await time(c, c.triturus, false);
+    const referenceMicros = await time(c, c.reference, false);
     let nobleMicros: number | undefined;
     if (!c.skipNoble) {
       setCryptoBackend(nobleBackend);
-      nobleMicros = measure(c.triturus(), true);
+      nobleMicros = await time(c, c.triturus, true);
     }
     setCryptoBackend(saved);
     const result = { name: c.name, nodeMicros, nobleMicros, referenceMicros, target: c.target };

@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { runDevice } from './device.js';
 import type { CaseResult } from './harness.js';
 import { table } from './harness.js';
 import { runMegolm } from './megolm.js';
@@ -18,6 +19,7 @@ interface Module {
 const modules: Record<string, Module> = {
   olm: { title: 'Olm (accounts and 1:1 sessions)', reference: 'libolm', run: runOlm },
   megolm: { title: 'Megolm (group sessions)', reference: 'libolm', run: runMegolm },
+  device: { title: 'Device (store-backed room events)', reference: 'OlmMachine', run: runDevice },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

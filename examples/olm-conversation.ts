@@ -1,5 +1,5 @@
 /**
- * `npm run demo`: an Olm conversation between two in-memory accounts, printed as a transcript,
+ * `npm run demo:olm`: an Olm conversation between two in-memory accounts, printed as a transcript,
  * with a restart in the middle (both sides pickled, dropped, and restored from their pickles).
  */
 import {

@@ -1,0 +1,160 @@
+/**
+ * Device: encryptRoomEvent and decryptRoomEvent (100-byte bodies) on the memory and SQLite
+ * stores, side by side with matrix-sdk-crypto-wasm's OlmMachine (vodozemac) in one process.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  DecryptionSettings,
+  DeviceId,
+  EncryptionSettings,
+  initAsync,
+  OlmMachine,
+  RoomId,
+  TrustRequirement,
+  UserId,
+} from '@matrix-org/matrix-sdk-crypto-wasm';
+import { Device, type EncryptedRoomEvent } from '../src/device/index.js';
+import type { KeyStore } from '../src/store/index.js';
+import { MemoryStore } from '../src/store/memory.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { type Case, type CaseResult, runCases } from './harness.js';
+
+const ROOM = '!bench:example.org';
+const CONTENT = { msgtype: 'm.text', body: 'x'.repeat(100) };
+/** Enough distinct events that a benchmark run rarely wraps around; both sides cycle the same way. */
+const POOL = 12_000;
+const dirs: string[] = [];
+
+async function openStore(kind: 'memory' | 'sqlite', name: string): Promise<KeyStore> {
+  if (kind === 'memory') return new MemoryStore(name);
+  const dir = mkdtempSync(join(tmpdir(), 'triturus-bench-'));
+  dirs.push(dir);
+  return SqliteStore.open({ path: join(dir, 'device.sqlite'), scope: name });
+}
+
+async function device(kind: 'memory' | 'sqlite', user: string): Promise<Device> {
+  const store = await openStore(kind, `@${user}:example.org|BENCH`);
+  return Device.create(store, {
+    userId: `@${user}:example.org`,
+    deviceId: 'BENCH',
+    pickleKey: new Uint8Array(32).fill(3),
+    // OlmMachine refuses more than 10 000 messages per session; both sides rotate at that scale.
+    rotationPeriodMsgs: 10_000,
+  });
+}
+
+function roomEvent(content: unknown, i: number): EncryptedRoomEvent {
+  return {
+    type: 'm.room.encrypted',
+    room_id: ROOM,
+    event_id: `$e${i}`,
+    sender: '@alice:example.org',
+    origin_server_ts: 1_700_000_000_000 + i,
+    content: content as Record<string, unknown>,
+  };
+}
+
+async function triturusDecrypt(kind: 'memory' | 'sqlite'): Promise<() => Promise<unknown>> {
+  const alice = await device('memory', 'alice');
+  const bob = await device(kind, 'bob');
+  const events: EncryptedRoomEvent[] = [];
+  for (let i = 0; i < POOL; i++)
+    events.push(roomEvent((await alice.encryptRoomEvent(ROOM, 'm.room.message', CONTENT)).content, i));
+  await bob.importRoomKeys(await alice.exportRoomKeys());
+  let i = 0;
+  return () => bob.decryptRoomEvent(events[i++ % POOL]!);
+}
+
+async function machine(user: string): Promise<OlmMachine> {
+  return OlmMachine.initialize(new UserId(`@${user}:example.org`), new DeviceId('BENCH'));
+}
+
+function settings(): EncryptionSettings {
+  const s = new EncryptionSettings();
+  s.rotationPeriodMessages = 10_000n;
+  return s;
+}
+
+/** OlmMachine panics past 10 000 messages in a session: share a new session at that point. */
+async function machineEncryptor(): Promise<{ encrypt: () => Promise<string>; alice: OlmMachine; room: RoomId }> {
+  const alice = await machine('alice');
+  const room = new RoomId(ROOM);
+  const body = JSON.stringify(CONTENT);
+  await alice.shareRoomKey(room, [], settings());
+  let sent = 0;
+  const encrypt = async () => {
+    // The session expires after exactly 10 000 messages; sharing again then starts a new one.
+    if (sent === 10_000) {
+      await alice.shareRoomKey(room, [], settings());
+      sent = 0;
+    }
+    sent++;
+    return alice.encryptRoomEvent(room, 'm.room.message', body);
+  };
+  return { encrypt, alice, room };
+}
+
+async function machineDecrypt(): Promise<() => Promise<unknown>> {
+  const { encrypt, alice, room } = await machineEncryptor();
+  const bob = await machine('bob');
+  const events: string[] = [];
+  for (let i = 0; i < POOL; i++) events.push(JSON.stringify(roomEvent(JSON.parse(await encrypt()), i)));
+  await bob.importExportedRoomKeys(await alice.exportRoomKeys(() => true), () => undefined);
+  const decryption = new DecryptionSettings(TrustRequirement.Untrusted);
+  let i = 0;
+  return () => bob.decryptRoomEvent(events[i++ % POOL]!, room, decryption);
+}
+
+export const deviceCases: Case[] = [
+  {
+    name: 'encryptRoomEvent 100 B (memory store)',
+    target: 0.5,
+    async: true,
+    skipNoble: true,
+    triturus: async () => {
+      const alice = await device('memory', 'alice');
+      await alice.encryptRoomEvent(ROOM, 'm.room.message', CONTENT);
+      return () => alice.encryptRoomEvent(ROOM, 'm.room.message', CONTENT);
+    },
+    reference: async () => (await machineEncryptor()).encrypt,
+  },
+  {
+    name: 'decryptRoomEvent 100 B (memory store)',
+    target: 0.5,
+    async: true,
+    skipNoble: true,
+    triturus: () => triturusDecrypt('memory'),
+    reference: machineDecrypt,
+  },
+  {
+    name: 'encryptRoomEvent 100 B (SQLite store)',
+    target: 1.0,
+    async: true,
+    skipNoble: true,
+    triturus: async () => {
+      const alice = await device('sqlite', 'alice');
+      await alice.encryptRoomEvent(ROOM, 'm.room.message', CONTENT);
+      return () => alice.encryptRoomEvent(ROOM, 'm.room.message', CONTENT);
+    },
+    reference: async () => (await machineEncryptor()).encrypt,
+  },
+  {
+    name: 'decryptRoomEvent 100 B (SQLite store)',
+    target: 1.0,
+    async: true,
+    skipNoble: true,
+    triturus: () => triturusDecrypt('sqlite'),
+    reference: machineDecrypt,
+  },
+];
+
+export async function runDevice(): Promise<CaseResult[]> {
+  await initAsync();
+  try {
+    return await runCases(deviceCases, 'OlmMachine');
+  } finally {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}

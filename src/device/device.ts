@@ -1,0 +1,1099 @@
+/**
+ * The store-backed face of triturus for SDK and bridge authors. Every operation loads what it
+ * needs from the KeyStore (through caches kept while this process holds the device's lease),
+ * runs the Olm/Megolm steps, and commits every resulting change in one atomic, lease-fenced
+ * batch before it returns anything. A failed operation commits nothing and drops the caches,
+ * so memory never runs ahead of the store.
+ *
+ * Concurrency: operations on one Device run one at a time. Across processes (or tabs) the
+ * device's lease decides who may write; a commit fenced with a stale lease fails, the caches
+ * are reloaded, and the operation is retried once on fresh state. Ciphertext is released only
+ * after its state is committed, so no message key is ever used for two different messages.
+ */
+import { randomBytes } from '../crypto/index.js';
+import { encodeBase64 } from '../encoding/base64.js';
+import { parseJsonObject, utf8Decode } from '../encoding/json.js';
+import { DecryptionError, DeviceError, invalidArgument, StoreError, TriturusError } from '../errors.js';
+import { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
+import {
+  type DecryptKeyExportOptions,
+  decryptKeyExport,
+  type EncryptKeyExportOptions,
+  encryptKeyExport,
+  roomKeyExportFromJson,
+  roomKeyExportToJson,
+} from '../megolm/export.js';
+import { ExportedSessionKey, GroupSession, InboundGroupSession, MegolmMessage, SessionKey } from '../megolm/index.js';
+import { Account } from '../olm/account.js';
+import { SessionConfig } from '../olm/config.js';
+import { olmMessageFromParts, PreKeyMessage } from '../olm/messages.js';
+import { Session } from '../olm/session.js';
+import { acquireLease } from '../store/lease.js';
+import type {
+  InboundGroupSessionEntry,
+  KeyStore,
+  LeaseToken,
+  OlmSessionEntry,
+  OutboundGroupSessionEntry,
+  ReplayEntry,
+  StoreChanges,
+  StoredRecord,
+} from '../store/types.js';
+import {
+  ACCOUNT_SCHEMA,
+  INBOUND_GROUP_SCHEMA,
+  type InboundMeta,
+  OLM_SESSION_SCHEMA,
+  OUTBOUND_GROUP_SCHEMA,
+  type OutboundMeta,
+  openRecord,
+  sealRecord,
+} from './records.js';
+import { signJson, verifySignedJson } from './signing.js';
+import type {
+  DecryptedRoomEvent,
+  DecryptedToDeviceEvent,
+  DeviceInfo,
+  DeviceOptions,
+  EncryptedRoomEvent,
+  EncryptedToDeviceEvent,
+  ExportedRoomKey,
+  KeysUploadBody,
+  OlmEncryptedContent,
+  RoomEncryptionResult,
+  RoomKeyContent,
+  ShareRoomKeyResult,
+  ToDeviceMessage,
+} from './types.js';
+
+export const OLM_ALGORITHM = 'm.olm.v1.curve25519-aes-sha2';
+export const MEGOLM_ALGORITHM = 'm.megolm.v1.aes-sha2';
+const IDENTITY_VALUE = 'device.identity';
+const KNOWN_DEVICE_PREFIX = 'device.known.';
+/** Outbound Megolm indices reserved per commit (see OutboundMeta.reservedUntil). */
+const RESERVATION_BLOCK = 16;
+
+interface OlmState {
+  readonly session: Session;
+  lastUsedAt: number;
+}
+
+interface InboundState {
+  readonly session: InboundGroupSession;
+  readonly meta: InboundMeta;
+}
+
+interface OutboundState {
+  readonly session: GroupSession;
+  meta: OutboundMeta;
+}
+
+/** The changes one operation collects before its single commit. */
+class Batch {
+  account: StoredRecord | undefined;
+  readonly olmSessions: OlmSessionEntry[] = [];
+  readonly inboundGroupSessions: InboundGroupSessionEntry[] = [];
+  readonly outboundGroupSessions: OutboundGroupSessionEntry[] = [];
+  readonly removeOutboundGroupSessions: string[] = [];
+  readonly replays: ReplayEntry[] = [];
+  readonly values: { key: string; value: string | null }[] = [];
+
+  get empty(): boolean {
+    return this.account === undefined && Object.values(this.toChanges()).length === 0;
+  }
+
+  toChanges(): StoreChanges {
+    const changes: { -readonly [K in keyof StoreChanges]: StoreChanges[K] } = {};
+    if (this.account !== undefined) changes.account = this.account;
+    if (this.olmSessions.length > 0) changes.olmSessions = this.olmSessions;
+    if (this.inboundGroupSessions.length > 0) changes.inboundGroupSessions = this.inboundGroupSessions;
+    if (this.outboundGroupSessions.length > 0) changes.outboundGroupSessions = this.outboundGroupSessions;
+    if (this.removeOutboundGroupSessions.length > 0)
+      changes.removeOutboundGroupSessions = this.removeOutboundGroupSessions;
+    if (this.replays.length > 0) changes.replays = this.replays;
+    if (this.values.length > 0) changes.values = this.values;
+    return changes;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function requireString(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new DeviceError('EVENT_INVALID', `${what} is missing or not a string`, { field: what });
+  }
+  return value;
+}
+
+function deviceLabel(d: DeviceInfo): string {
+  return `${d.userId}|${d.deviceId}|${d.curve25519Key.toBase64()}`;
+}
+
+export class Device {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly #store: KeyStore;
+  readonly #pickleKey: Uint8Array;
+  readonly #holder: string = `device-${encodeBase64(randomBytes(12))}`;
+  readonly #leaseDurationMs: number;
+  readonly #leaseTimeoutMs: number;
+  readonly #releaseAfterEach: boolean;
+  readonly #rotationPeriodMsgs: number;
+  readonly #rotationPeriodMs: number;
+  readonly #now: () => number;
+
+  #token: LeaseToken | undefined;
+  #account: Account | undefined;
+  readonly #olm = new Map<string, OlmState[]>();
+  readonly #inbound = new Map<string, InboundState | null>();
+  readonly #outbound = new Map<string, OutboundState | null>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  private constructor(store: KeyStore, options: DeviceOptions) {
+    if (typeof options.userId !== 'string' || typeof options.deviceId !== 'string') {
+      throw invalidArgument('userId and deviceId must be strings');
+    }
+    if (!(options.pickleKey instanceof Uint8Array) || options.pickleKey.length !== 32) {
+      throw invalidArgument('pickleKey must be 32 bytes');
+    }
+    this.#store = store;
+    this.userId = options.userId;
+    this.deviceId = options.deviceId;
+    this.#pickleKey = options.pickleKey.slice();
+    this.#leaseDurationMs = options.leaseDurationMs ?? 500;
+    this.#leaseTimeoutMs = options.leaseTimeoutMs ?? 30_000;
+    this.#releaseAfterEach = options.releaseLeaseAfterEachOperation ?? false;
+    this.#rotationPeriodMsgs = options.rotationPeriodMsgs ?? 100;
+    this.#rotationPeriodMs = options.rotationPeriodMs ?? 7 * 24 * 3600 * 1000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Creates a new device (identity keys, no one-time keys yet) in an empty store. */
+  static async create(store: KeyStore, options: DeviceOptions): Promise<Device> {
+    const device = new Device(store, options);
+    await device.#run(async () => {
+      if ((await store.loadAccount()) !== undefined) {
+        throw new StoreError('STORE_EXISTS', 'this store already holds a device; use Device.open');
+      }
+      const account = Account.create();
+      await device.#commit({
+        account: { schema: ACCOUNT_SCHEMA, data: account.pickle(device.#pickleKey) },
+        values: [{ key: IDENTITY_VALUE, value: JSON.stringify({ userId: device.userId, deviceId: device.deviceId }) }],
+      });
+      device.#account = account;
+    });
+    return device;
+  }
+
+  /** Opens the device a store holds. A wrong pickle key fails with PickleError PICKLE_BAD_KEY. */
+  static async open(store: KeyStore, options: DeviceOptions): Promise<Device> {
+    const device = new Device(store, options);
+    await device.#run(async () => {
+      const identity = await store.loadValue(IDENTITY_VALUE);
+      if (identity === undefined)
+        throw new StoreError('STORE_NOT_FOUND', 'this store holds no device; use Device.create');
+      const parsed = JSON.parse(identity) as { userId: string; deviceId: string };
+      if (parsed.userId !== device.userId || parsed.deviceId !== device.deviceId) {
+        throw invalidArgument('the store holds a different device (user or device id differs)');
+      }
+      await device.#loadAccount();
+    });
+    return device;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Operation plumbing: one at a time, under the lease, retried once on a lost lease.
+
+  #run<T>(operation: () => Promise<T>): Promise<T> {
+    const task = this.#queue.then(() => this.#runExclusive(operation));
+    this.#queue = task.catch(() => undefined);
+    return task;
+  }
+
+  async #runExclusive<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreError('STORE_CLOSED', 'this device is closed');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#ensureLease();
+        return await operation();
+      } catch (error) {
+        this.#dropCaches();
+        if (error instanceof StoreError && error.code === 'STORE_LEASE_LOST' && attempt === 0) {
+          this.#token = undefined;
+          continue;
+        }
+        throw error;
+      } finally {
+        if (this.#releaseAfterEach && this.#token !== undefined) {
+          await this.#store.releaseLease(this.#token).catch(() => undefined);
+          this.#token = { ...this.#token, expiresAt: 0 };
+        }
+      }
+    }
+  }
+
+  async #ensureLease(): Promise<void> {
+    const token = this.#token;
+    if (token !== undefined && token.expiresAt - Date.now() > this.#leaseDurationMs / 2) return;
+    const next = await acquireLease(this.#store, this.#holder, {
+      durationMs: this.#leaseDurationMs,
+      timeoutMs: this.#leaseTimeoutMs,
+    });
+    // A new generation means another holder may have written: nothing cached can be trusted.
+    if (token === undefined || next.generation !== token.generation) this.#dropCaches();
+    this.#token = next;
+  }
+
+  #dropCaches(): void {
+    this.#account = undefined;
+    this.#olm.clear();
+    this.#inbound.clear();
+    this.#outbound.clear();
+  }
+
+  async #commit(changes: StoreChanges | Batch): Promise<void> {
+    const token = this.#token;
+    const plain = changes instanceof Batch ? changes.toChanges() : changes;
+    await this.#store.commit(plain, token === undefined ? {} : { fence: token });
+  }
+
+  async #loadAccount(): Promise<Account> {
+    if (this.#account !== undefined) return this.#account;
+    const record = await this.#store.loadAccount();
+    if (record === undefined) throw new StoreError('STORE_NOT_FOUND', 'the store lost its account');
+    this.#account = Account.fromPickle(record.data, this.#pickleKey);
+    return this.#account;
+  }
+
+  #accountRecord(account: Account): StoredRecord {
+    return { schema: ACCOUNT_SCHEMA, data: account.pickle(this.#pickleKey) };
+  }
+
+  /** Releases the lease and forgets cached secrets. The store itself stays open (the caller owns it). */
+  async close(): Promise<void> {
+    await this.#run(async () => {
+      this.#closed = true;
+      this.#dropCaches();
+      if (this.#token !== undefined) await this.#store.releaseLease(this.#token).catch(() => undefined);
+      this.#token = undefined;
+    });
+    this.#pickleKey.fill(0);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Identity and key upload
+
+  /** The device's identity keys (loaded at open; cheap). */
+  async identityKeys(): Promise<{ curve25519: Curve25519PublicKey; ed25519: Ed25519PublicKey }> {
+    return this.#run(async () => (await this.#loadAccount()).identityKeys);
+  }
+
+  /** The signed `device_keys` object for /keys/upload. */
+  async deviceKeys(): Promise<Record<string, unknown>> {
+    return this.#run(async () => {
+      const account = await this.#loadAccount();
+      const keys = account.identityKeys;
+      return signJson(
+        {
+          user_id: this.userId,
+          device_id: this.deviceId,
+          algorithms: [OLM_ALGORITHM, MEGOLM_ALGORITHM],
+          keys: {
+            [`curve25519:${this.deviceId}`]: keys.curve25519.toBase64(),
+            [`ed25519:${this.deviceId}`]: keys.ed25519.toBase64(),
+          },
+        },
+        this.userId,
+        this.deviceId,
+        account,
+      );
+    });
+  }
+
+  /** Generates one-time keys (committed at once, unpublished until `markKeysAsPublished`). */
+  async generateOneTimeKeys(count: number): Promise<void> {
+    await this.#run(async () => {
+      const account = await this.#loadAccount();
+      account.generateOneTimeKeys(count);
+      await this.#commit({ account: this.#accountRecord(account) });
+    });
+  }
+
+  /** Makes a new fallback key (the previous one stays usable until forgotten). */
+  async generateFallbackKey(): Promise<void> {
+    await this.#run(async () => {
+      const account = await this.#loadAccount();
+      account.generateFallbackKey();
+      await this.#commit({ account: this.#accountRecord(account) });
+    });
+  }
+
+  /**
+   * The /keys/upload body: signed unpublished one-time keys and fallback key, and the device keys
+   * when `includeDeviceKeys`. Calling again before `markKeysAsPublished` returns the same key ids
+   * (so an upload interrupted by a crash is simply repeated).
+   */
+  async keysForUpload(includeDeviceKeys = false): Promise<KeysUploadBody> {
+    const deviceKeys = includeDeviceKeys ? await this.deviceKeys() : undefined;
+    return this.#run(async () => {
+      const account = await this.#loadAccount();
+      const oneTimeKeys: Record<string, Record<string, unknown>> = {};
+      for (const [id, key] of account.oneTimeKeys) {
+        oneTimeKeys[`signed_curve25519:${id}`] = signJson({ key: key.toBase64() }, this.userId, this.deviceId, account);
+      }
+      const fallbackKeys: Record<string, Record<string, unknown>> = {};
+      for (const [id, key] of account.fallbackKey) {
+        fallbackKeys[`signed_curve25519:${id}`] = signJson(
+          { key: key.toBase64(), fallback: true },
+          this.userId,
+          this.deviceId,
+          account,
+        );
+      }
+      return {
+        ...(deviceKeys === undefined ? {} : { device_keys: deviceKeys }),
+        one_time_keys: oneTimeKeys,
+        fallback_keys: fallbackKeys,
+      };
+    });
+  }
+
+  async markKeysAsPublished(): Promise<void> {
+    await this.#run(async () => {
+      const account = await this.#loadAccount();
+      account.markKeysAsPublished();
+      await this.#commit({ account: this.#accountRecord(account) });
+    });
+  }
+
+  /**
+   * Reacts to /sync's `device_one_time_keys_count` and `device_unused_fallback_key_types`: tops the
+   * one-time keys up when the server holds fewer than half the maximum, and makes a new fallback
+   * key when the server reports ours used. Returns true when there are keys to upload.
+   */
+  async updateKeyCounts(oneTimeKeyCount: number, unusedFallbackKeyTypes?: readonly string[]): Promise<boolean> {
+    return this.#run(async () => {
+      const account = await this.#loadAccount();
+      const max = account.maxNumberOfOneTimeKeys;
+      let changed = false;
+      if (oneTimeKeyCount < max / 2) {
+        const wanted = max - oneTimeKeyCount - account.oneTimeKeys.size;
+        if (wanted > 0) {
+          account.generateOneTimeKeys(wanted);
+          changed = true;
+        }
+      }
+      if (unusedFallbackKeyTypes !== undefined && !unusedFallbackKeyTypes.includes('signed_curve25519')) {
+        // The previous fallback key stays until the new one is in use (DEVICE-NOTES).
+        if (account.currentFallbackKey === undefined || account.fallbackKey.size === 0) {
+          account.generateFallbackKey();
+          changed = true;
+        }
+      }
+      if (changed) await this.#commit({ account: this.#accountRecord(account) });
+      return account.oneTimeKeys.size > 0 || account.fallbackKey.size > 0;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Known devices
+
+  /**
+   * Records devices from a /keys/query `device_keys` answer after checking their self-signature.
+   * Returns the devices accepted; ones with a bad signature or wrong ids are skipped.
+   */
+  async trackDevices(deviceKeys: readonly Record<string, unknown>[]): Promise<DeviceInfo[]> {
+    const accepted: DeviceInfo[] = [];
+    for (const keys of deviceKeys) {
+      const info = deviceInfoFromKeys(keys);
+      if (info !== undefined) accepted.push(info);
+    }
+    await this.#run(async () => {
+      await this.#commit({
+        values: accepted.map((d) => ({
+          key: KNOWN_DEVICE_PREFIX + d.curve25519Key.toBase64(),
+          value: JSON.stringify({
+            userId: d.userId,
+            deviceId: d.deviceId,
+            curve25519: d.curve25519Key.toBase64(),
+            ed25519: d.ed25519Key.toBase64(),
+          }),
+        })),
+      });
+    });
+    return accepted;
+  }
+
+  async #knownDevice(curve25519: string): Promise<DeviceInfo | undefined> {
+    const value = await this.#store.loadValue(KNOWN_DEVICE_PREFIX + curve25519);
+    if (value === undefined) return undefined;
+    const d = JSON.parse(value) as { userId: string; deviceId: string; curve25519: string; ed25519: string };
+    return {
+      userId: d.userId,
+      deviceId: d.deviceId,
+      curve25519Key: Curve25519PublicKey.fromBase64(d.curve25519),
+      ed25519Key: Ed25519PublicKey.fromBase64(d.ed25519),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Olm sessions
+
+  async #sessionsWith(senderKey: string): Promise<OlmState[]> {
+    let sessions = this.#olm.get(senderKey);
+    if (sessions === undefined) {
+      const entries = await this.#store.loadOlmSessions(senderKey);
+      sessions = entries.map((e) => ({
+        session: Session.fromPickle(e.record.data, this.#pickleKey),
+        lastUsedAt: e.lastUsedAt,
+      }));
+      this.#olm.set(senderKey, sessions);
+    }
+    return sessions;
+  }
+
+  #olmEntry(senderKey: string, state: OlmState): OlmSessionEntry {
+    return {
+      senderKey,
+      sessionId: state.session.sessionId,
+      lastUsedAt: state.lastUsedAt,
+      record: { schema: OLM_SESSION_SCHEMA, data: state.session.pickle(this.#pickleKey) },
+    };
+  }
+
+  #remember(senderKey: string, state: OlmState): void {
+    const sessions = this.#olm.get(senderKey) ?? [];
+    if (!sessions.includes(state)) sessions.push(state);
+    sessions.sort((a, b) => b.lastUsedAt - a.lastUsedAt);
+    this.#olm.set(senderKey, sessions);
+  }
+
+  /** True when an Olm session with this device exists (otherwise claim a one-time key first). */
+  async hasOlmSession(device: DeviceInfo): Promise<boolean> {
+    return this.#run(async () => (await this.#sessionsWith(device.curve25519Key.toBase64())).length > 0);
+  }
+
+  /**
+   * Checks a claimed one-time key (the /keys/claim answer for one device: `{ "signed_curve25519:ID": {...} }`)
+   * against the device's Ed25519 key, and returns the key.
+   */
+  static oneTimeKeyFromClaim(device: DeviceInfo, claimed: Record<string, unknown>): Curve25519PublicKey {
+    for (const [keyId, value] of Object.entries(claimed)) {
+      if (!keyId.startsWith('signed_curve25519:') || !isObject(value)) continue;
+      verifySignedJson(value, device.userId, device.deviceId, device.ed25519Key);
+      return Curve25519PublicKey.fromBase64(requireString(value.key, 'key'));
+    }
+    throw new DeviceError('EVENT_INVALID', 'the claim holds no signed_curve25519 key');
+  }
+
+  #olmPayload(recipient: DeviceInfo, type: string, content: Record<string, unknown>, account: Account): string {
+    return JSON.stringify({
+      type,
+      content,
+      sender: this.userId,
+      sender_device: this.deviceId,
+      keys: { ed25519: account.ed25519Key.toBase64() },
+      recipient: recipient.userId,
+      recipient_keys: { ed25519: recipient.ed25519Key.toBase64() },
+    });
+  }
+
+  /** Encrypts with the newest session (or a new one on `oneTimeKey`), returning state to commit. */
+  async #encryptOlm(
+    recipient: DeviceInfo,
+    type: string,
+    content: Record<string, unknown>,
+    oneTimeKey: Curve25519PublicKey | undefined,
+    changes: Batch,
+  ): Promise<OlmEncryptedContent> {
+    const account = await this.#loadAccount();
+    const theirKey = recipient.curve25519Key.toBase64();
+    const sessions = await this.#sessionsWith(theirKey);
+    let state = sessions[0];
+    if (state === undefined) {
+      if (oneTimeKey === undefined) {
+        throw new DeviceError(
+          'NO_OLM_SESSION',
+          `no Olm session with ${recipient.userId} ${recipient.deviceId}: claim a one-time key`,
+        );
+      }
+      state = {
+        session: account.createOutboundSession(SessionConfig.version1(), recipient.curve25519Key, oneTimeKey),
+        lastUsedAt: this.#now(),
+      };
+    }
+    const message = state.session.encrypt(this.#olmPayload(recipient, type, content, account));
+    state.lastUsedAt = this.#now();
+    this.#remember(theirKey, state);
+    changes.olmSessions.push(this.#olmEntry(theirKey, state));
+    return {
+      algorithm: OLM_ALGORITHM,
+      sender_key: account.curve25519Key.toBase64(),
+      ciphertext: { [theirKey]: { type: message.type, body: message.toBase64() } },
+    };
+  }
+
+  /**
+   * Encrypts a to-device event for one device. Without an Olm session, pass a claimed
+   * one-time key (see `oneTimeKeyFromClaim`); otherwise this fails with NO_OLM_SESSION.
+   */
+  async encryptToDevice(
+    recipient: DeviceInfo,
+    eventType: string,
+    content: Record<string, unknown>,
+    options: { oneTimeKey?: Curve25519PublicKey } = {},
+  ): Promise<OlmEncryptedContent> {
+    if (typeof eventType !== 'string' || !isObject(content))
+      throw invalidArgument('eventType and content are required');
+    return this.#run(async () => {
+      const changes = new Batch();
+      const encrypted = await this.#encryptOlm(recipient, eventType, content, options.oneTimeKey, changes);
+      await this.#commit(changes);
+      return encrypted;
+    });
+  }
+
+  /**
+   * Decrypts an `m.room.encrypted` to-device event and checks the spec's binding of sender and
+   * recipient. Existing sessions are tried first; a pre-key message creates a session only when
+   * none matches, and the new session and the one-time key's removal commit together. An
+   * `m.room_key` inside is stored (bound to the Olm sender key) in the same commit.
+   */
+  async decryptToDevice(event: EncryptedToDeviceEvent): Promise<DecryptedToDeviceEvent> {
+    if (!isObject(event) || !isObject(event.content)) throw new DeviceError('EVENT_INVALID', 'not an event object');
+    const sender = requireString(event.sender, 'sender');
+    const content = event.content;
+    if (content.algorithm === MEGOLM_ALGORITHM) {
+      throw new DeviceError('EVENT_WRONG_CHANNEL', 'Megolm (room) ciphertext arrived as a to-device message; refused');
+    }
+    if (content.algorithm !== OLM_ALGORITHM) {
+      throw new DeviceError('EVENT_UNSUPPORTED_ALGORITHM', 'unsupported to-device encryption algorithm');
+    }
+    const senderKeyText = requireString(content.sender_key, 'content.sender_key');
+    const senderKey = Curve25519PublicKey.fromBase64(senderKeyText);
+    const ciphertexts = content.ciphertext;
+    if (!isObject(ciphertexts)) throw new DeviceError('EVENT_INVALID', 'content.ciphertext is not an object');
+
+    return this.#run(async () => {
+      const account = await this.#loadAccount();
+      const ours = ciphertexts[account.curve25519Key.toBase64()];
+      if (!isObject(ours)) {
+        throw new DeviceError('EVENT_RECIPIENT_MISMATCH', 'the event holds no ciphertext for this device');
+      }
+      if (typeof ours.type !== 'number' || typeof ours.body !== 'string') {
+        throw new DeviceError('EVENT_INVALID', 'the ciphertext entry needs a numeric type and a string body');
+      }
+      const message = olmMessageFromParts(ours.type, ours.body);
+      const sessions = await this.#sessionsWith(senderKeyText);
+      const changes = new Batch();
+      let plaintext: Uint8Array | undefined;
+      let used: OlmState | undefined;
+      let replay = false;
+      let lastError: unknown;
+      for (const state of sessions) {
+        if (message instanceof PreKeyMessage && !state.session.matchesInboundSessionFrom(senderKey, message)) continue;
+        try {
+          plaintext = state.session.decrypt(message);
+          used = state;
+          break;
+        } catch (error) {
+          if (!(error instanceof TriturusError)) throw error;
+          if (error.code === 'MESSAGE_KEY_MISSING' && error.details.messageIndex !== undefined) replay = true;
+          lastError = error;
+          // A pre-key message that matches a session but does not decrypt must not start a new one.
+          if (message instanceof PreKeyMessage) break;
+        }
+      }
+      if (plaintext === undefined) {
+        if (message instanceof PreKeyMessage && lastError === undefined) {
+          const created = account.createInboundSession(senderKey, message);
+          used = { session: created.session, lastUsedAt: this.#now() };
+          plaintext = created.plaintext;
+          changes.account = this.#accountRecord(account);
+        } else if (replay) {
+          throw new DeviceError('EVENT_REPLAYED', 'this to-device message was already decrypted');
+        } else if (lastError !== undefined) {
+          throw lastError;
+        } else {
+          throw new DeviceError('NO_OLM_SESSION', 'no Olm session with the sender decrypts this message');
+        }
+      }
+      const payload = parseJsonObject(utf8Decode(plaintext));
+      const senderDevice = await this.#knownDevice(senderKeyText);
+      const claimed = this.#checkOlmPayload(payload, sender, account, senderKey, senderDevice);
+      used!.lastUsedAt = this.#now();
+      this.#remember(senderKeyText, used!);
+      changes.olmSessions.push(this.#olmEntry(senderKeyText, used!));
+      const type = requireString(payload.type, 'payload.type');
+      const innerContent = isObject(payload.content) ? payload.content : {};
+      let roomKey: DecryptedToDeviceEvent['roomKey'];
+      if (type === 'm.room_key') {
+        const stored = await this.#receiveRoomKey(innerContent, senderKeyText, claimed);
+        if (stored !== undefined) {
+          roomKey = { roomId: stored.roomId, sessionId: stored.sessionId, isNew: stored.entry !== undefined };
+          if (stored.entry !== undefined) changes.inboundGroupSessions.push(stored.entry);
+        }
+      }
+      await this.#commit(changes);
+      if (roomKey !== undefined && roomKey.isNew) this.#inbound.delete(`${roomKey.roomId}\u0000${roomKey.sessionId}`);
+      return {
+        type,
+        content: innerContent,
+        sender,
+        senderKey,
+        senderClaimedEd25519: claimed,
+        senderDevice,
+        ...(roomKey === undefined ? {} : { roomKey }),
+      };
+    });
+  }
+
+  /** DEVICE-NOTES's checks on a decrypted Olm payload; returns the claimed Ed25519 key. */
+  #checkOlmPayload(
+    payload: Record<string, unknown>,
+    sender: string,
+    account: Account,
+    senderKey: Curve25519PublicKey,
+    senderDevice: DeviceInfo | undefined,
+  ): string {
+    if (payload.sender !== sender)
+      throw new DeviceError('EVENT_SENDER_MISMATCH', 'the payload sender is not the event sender');
+    const keys = payload.keys;
+    const claimed = isObject(keys) ? keys.ed25519 : undefined;
+    if (typeof claimed !== 'string') throw new DeviceError('EVENT_INVALID', 'the payload lacks keys.ed25519');
+    if (senderDevice !== undefined) {
+      if (senderDevice.userId !== sender || claimed !== senderDevice.ed25519Key.toBase64()) {
+        throw new DeviceError('EVENT_KEYS_MISMATCH', "the payload's keys.ed25519 is not the sending device's key");
+      }
+    }
+    if (payload.recipient !== this.userId) {
+      throw new DeviceError('EVENT_RECIPIENT_MISMATCH', 'the payload is addressed to another user');
+    }
+    const recipientKeys = payload.recipient_keys;
+    if (!isObject(recipientKeys) || recipientKeys.ed25519 !== account.ed25519Key.toBase64()) {
+      throw new DeviceError('EVENT_RECIPIENT_MISMATCH', "the payload's recipient_keys are not this device's keys");
+    }
+    const deviceKeys = payload.sender_device_keys;
+    if (deviceKeys !== undefined) {
+      const info = isObject(deviceKeys) ? deviceInfoFromKeys(deviceKeys) : undefined;
+      if (
+        info === undefined ||
+        info.userId !== sender ||
+        !info.curve25519Key.equals(senderKey) ||
+        info.ed25519Key.toBase64() !== claimed
+      ) {
+        throw new DeviceError('EVENT_KEYS_MISMATCH', 'sender_device_keys do not match the sending device');
+      }
+    }
+    return claimed;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Room keys and room events
+
+  #inboundKey(roomId: string, sessionId: string): string {
+    return `${roomId}\u0000${sessionId}`;
+  }
+
+  async #loadInbound(roomId: string, sessionId: string): Promise<InboundState | undefined> {
+    const key = this.#inboundKey(roomId, sessionId);
+    const cached = this.#inbound.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const entry = await this.#store.loadInboundGroupSession(roomId, sessionId);
+    if (entry === undefined) return undefined;
+    const { meta, pickle } = openRecord<InboundMeta>(entry.record, INBOUND_GROUP_SCHEMA, this.#pickleKey);
+    const state = { session: InboundGroupSession.fromPickle(pickle, this.#pickleKey), meta };
+    this.#inbound.set(key, state);
+    return state;
+  }
+
+  #inboundEntry(state: InboundState): InboundGroupSessionEntry {
+    return {
+      roomId: state.meta.roomId,
+      sessionId: state.session.sessionId,
+      senderKey: state.meta.senderKey,
+      record: sealRecord(INBOUND_GROUP_SCHEMA, state.meta, state.session.pickle(this.#pickleKey), this.#pickleKey),
+    };
+  }
+
+  /**
+   * Decides whether a received/imported inbound session replaces the stored copy: only when there
+   * is none, or when it comes from a source at least as trusted and knows an earlier index.
+   */
+  async #mergeInbound(candidate: InboundState): Promise<InboundState | undefined> {
+    const existing = await this.#loadInbound(candidate.meta.roomId, candidate.session.sessionId);
+    if (existing === undefined) return candidate;
+    const rank = (s: InboundMeta['source']) => (s === 'own' || s === 'room_key' ? 1 : 0);
+    if (rank(candidate.meta.source) < rank(existing.meta.source)) return undefined;
+    if (!existing.session.connected(candidate.session)) return undefined;
+    if (
+      candidate.session.firstKnownIndex >= existing.session.firstKnownIndex &&
+      rank(candidate.meta.source) === rank(existing.meta.source)
+    ) {
+      return undefined;
+    }
+    const merged = existing.session.merge(candidate.session);
+    if (merged === undefined) return undefined;
+    return {
+      session: merged,
+      meta: rank(candidate.meta.source) > rank(existing.meta.source) ? candidate.meta : existing.meta,
+    };
+  }
+
+  async #receiveRoomKey(
+    content: Record<string, unknown>,
+    senderKey: string,
+    claimedEd25519: string,
+  ): Promise<{ roomId: string; sessionId: string; entry: InboundGroupSessionEntry | undefined } | undefined> {
+    if (content.algorithm !== MEGOLM_ALGORITHM) return undefined;
+    const roomId = requireString(content.room_id, 'content.room_id');
+    const sessionId = requireString(content.session_id, 'content.session_id');
+    const sessionKey = SessionKey.fromBase64(requireString(content.session_key, 'content.session_key'));
+    const session = InboundGroupSession.fromSessionKey(sessionKey);
+    if (session.sessionId !== sessionId) {
+      throw new DeviceError('EVENT_INVALID', 'the m.room_key session_id does not match its session key');
+    }
+    const candidate: InboundState = {
+      session,
+      meta: { roomId, senderKey, senderClaimedEd25519: claimedEd25519, source: 'room_key', forwardingChain: [] },
+    };
+    const chosen = await this.#mergeInbound(candidate);
+    return { roomId, sessionId, entry: chosen === undefined ? undefined : this.#inboundEntry(chosen) };
+  }
+
+  async #loadOutbound(roomId: string): Promise<OutboundState | undefined> {
+    const cached = this.#outbound.get(roomId);
+    if (cached !== undefined) return cached ?? undefined;
+    const entry = await this.#store.loadOutboundGroupSession(roomId);
+    if (entry === undefined) {
+      this.#outbound.set(roomId, null);
+      return undefined;
+    }
+    const { meta, pickle } = openRecord<OutboundMeta>(entry.record, OUTBOUND_GROUP_SCHEMA, this.#pickleKey);
+    const session = GroupSession.fromPickle(pickle, this.#pickleKey);
+    // Another process (or this one before a crash) may have used indices up to the reservation.
+    if (session.messageIndex < meta.reservedUntil) session.advanceTo(meta.reservedUntil);
+    const state = { session, meta };
+    this.#outbound.set(roomId, state);
+    return state;
+  }
+
+  #outboundEntry(roomId: string, state: OutboundState): OutboundGroupSessionEntry {
+    return {
+      roomId,
+      sessionId: state.session.sessionId,
+      record: sealRecord(OUTBOUND_GROUP_SCHEMA, state.meta, state.session.pickle(this.#pickleKey), this.#pickleKey),
+    };
+  }
+
+  #needsRotation(state: OutboundState): boolean {
+    return (
+      state.session.messageIndex >= this.#rotationPeriodMsgs ||
+      this.#now() - state.meta.createdAt >= this.#rotationPeriodMs
+    );
+  }
+
+  async #newOutbound(roomId: string, account: Account, changes: Batch): Promise<OutboundState> {
+    const session = GroupSession.create();
+    const state: OutboundState = { session, meta: { createdAt: this.#now(), reservedUntil: 0, sharedWith: [] } };
+    const own: InboundState = {
+      session: InboundGroupSession.fromSessionKey(session.sessionKey()),
+      meta: {
+        roomId,
+        senderKey: account.curve25519Key.toBase64(),
+        senderClaimedEd25519: account.ed25519Key.toBase64(),
+        source: 'own',
+        forwardingChain: [],
+      },
+    };
+    this.#inbound.set(this.#inboundKey(roomId, session.sessionId), own);
+    changes.inboundGroupSessions.push(this.#inboundEntry(own));
+    return state;
+  }
+
+  /**
+   * Encrypts a room event with the room's outbound Megolm session, starting a new one when there
+   * is none or the rotation policy says so (then `newRoomKey` is set: share it before sending).
+   */
+  async encryptRoomEvent(
+    roomId: string,
+    eventType: string,
+    content: Record<string, unknown>,
+  ): Promise<RoomEncryptionResult> {
+    if (typeof roomId !== 'string' || typeof eventType !== 'string' || !isObject(content)) {
+      throw invalidArgument('roomId, eventType and content are required');
+    }
+    return this.#run(async () => {
+      const account = await this.#loadAccount();
+      const changes = new Batch();
+      let state = await this.#loadOutbound(roomId);
+      let fresh = false;
+      if (state === undefined || this.#needsRotation(state)) {
+        state = await this.#newOutbound(roomId, account, changes);
+        fresh = true;
+      }
+      const sessionKey = fresh ? state.session.sessionKey() : undefined;
+      const index = state.session.messageIndex;
+      const ciphertext = state.session.encrypt(JSON.stringify({ type: eventType, content, room_id: roomId }));
+      if (index >= state.meta.reservedUntil) {
+        state.meta = { ...state.meta, reservedUntil: index + RESERVATION_BLOCK };
+        changes.outboundGroupSessions.push(this.#outboundEntry(roomId, state));
+      }
+      if (!changes.empty) await this.#commit(changes);
+      this.#outbound.set(roomId, state);
+      return {
+        content: {
+          algorithm: MEGOLM_ALGORITHM,
+          sender_key: account.curve25519Key.toBase64(),
+          ciphertext: ciphertext.toBase64(),
+          session_id: state.session.sessionId,
+          device_id: this.deviceId,
+        },
+        sessionId: state.session.sessionId,
+        messageIndex: index,
+        ...(sessionKey === undefined
+          ? {}
+          : {
+              newRoomKey: {
+                algorithm: MEGOLM_ALGORITHM,
+                room_id: roomId,
+                session_id: state.session.sessionId,
+                session_key: sessionKey.toBase64(),
+              } satisfies RoomKeyContent,
+            }),
+      };
+    });
+  }
+
+  /** Discards the room's outbound session (a member left or a device was removed): the next message starts a new one. */
+  async rotateRoomKey(roomId: string): Promise<void> {
+    await this.#run(async () => {
+      await this.#commit({ removeOutboundGroupSessions: [roomId] });
+      this.#outbound.set(roomId, null);
+    });
+  }
+
+  /**
+   * Shares the room's current outbound session with the devices that do not have it yet, as
+   * Olm-encrypted `m.room_key` to-device messages. Devices without an Olm session are returned in
+   * `missingSessions` unless a claimed one-time key is given for them in `oneTimeKeys`
+   * (keyed by Curve25519 key). Starts an outbound session when the room has none.
+   */
+  async shareRoomKey(
+    roomId: string,
+    devices: readonly DeviceInfo[],
+    oneTimeKeys: ReadonlyMap<string, Curve25519PublicKey> = new Map(),
+  ): Promise<ShareRoomKeyResult> {
+    return this.#run(async () => {
+      const account = await this.#loadAccount();
+      const changes = new Batch();
+      let state = await this.#loadOutbound(roomId);
+      if (state === undefined || this.#needsRotation(state)) state = await this.#newOutbound(roomId, account, changes);
+      const shared = new Set(state.meta.sharedWith.map((s) => s.device));
+      const sessionKey = state.session.sessionKey();
+      const roomKey: RoomKeyContent = {
+        algorithm: MEGOLM_ALGORITHM,
+        room_id: roomId,
+        session_id: state.session.sessionId,
+        session_key: sessionKey.toBase64(),
+      };
+      const messages: ToDeviceMessage[] = [];
+      const missingSessions: DeviceInfo[] = [];
+      const newlyShared: { device: string; index: number }[] = [];
+      for (const device of devices) {
+        const label = deviceLabel(device);
+        if (shared.has(label)) continue;
+        const key = device.curve25519Key.toBase64();
+        const has = (await this.#sessionsWith(key)).length > 0;
+        const otk = oneTimeKeys.get(key);
+        if (!has && otk === undefined) {
+          missingSessions.push(device);
+          continue;
+        }
+        const content = await this.#encryptOlm(device, 'm.room_key', { ...roomKey }, otk, changes);
+        messages.push({ recipient: device, type: 'm.room.encrypted', content });
+        newlyShared.push({ device: label, index: state.session.messageIndex });
+        shared.add(label);
+      }
+      state.meta = {
+        ...state.meta,
+        sharedWith: [...state.meta.sharedWith, ...newlyShared],
+        reservedUntil: Math.max(state.meta.reservedUntil, state.session.messageIndex),
+      };
+      changes.outboundGroupSessions.push(this.#outboundEntry(roomId, state));
+      await this.#commit(changes);
+      this.#outbound.set(roomId, state);
+      return { messages, missingSessions };
+    });
+  }
+
+  /**
+   * Decrypts an `m.room.encrypted` room event. Refuses a second, different event at one
+   * (session, message index) as a replay, and an event whose decrypted room_id differs from
+   * the room it arrived in.
+   */
+  async decryptRoomEvent(event: EncryptedRoomEvent, roomId?: string): Promise<DecryptedRoomEvent> {
+    if (!isObject(event) || !isObject(event.content)) throw new DeviceError('EVENT_INVALID', 'not an event object');
+    const room = roomId ?? requireString(event.room_id, 'room_id');
+    const eventId = requireString(event.event_id, 'event_id');
+    const timestamp = typeof event.origin_server_ts === 'number' ? event.origin_server_ts : 0;
+    const content = event.content;
+    if (content.algorithm !== MEGOLM_ALGORITHM) {
+      throw new DeviceError('EVENT_UNSUPPORTED_ALGORITHM', 'unsupported room encryption algorithm');
+    }
+    const sessionId = requireString(content.session_id, 'content.session_id');
+    const message = MegolmMessage.fromBase64(requireString(content.ciphertext, 'content.ciphertext'));
+    return this.#run(async () => {
+      const state = await this.#loadInbound(room, sessionId);
+      if (state === undefined) {
+        throw new DeviceError('ROOM_KEY_UNKNOWN', 'unable to decrypt: the room key for this session has not arrived');
+      }
+      if (typeof content.sender_key === 'string' && content.sender_key !== state.meta.senderKey) {
+        throw new DeviceError('EVENT_KEYS_MISMATCH', 'the event names another sender key than the room key came from');
+      }
+      const { plaintext, messageIndex } = state.session.decrypt(message);
+      const payload = parseJsonObject(utf8Decode(plaintext));
+      if (payload.room_id !== room) {
+        throw new DeviceError('EVENT_ROOM_MISMATCH', 'the decrypted event belongs to another room');
+      }
+      const seen = await this.#store.loadReplay(sessionId, messageIndex);
+      if (seen !== undefined) {
+        if (seen.eventId !== eventId || seen.originServerTs !== timestamp) {
+          throw new DeviceError('EVENT_REPLAYED', 'another event already used this session and message index', {
+            messageIndex,
+          });
+        }
+      } else {
+        await this.#commit({ replays: [{ sessionId, messageIndex, eventId, originServerTs: timestamp }] });
+      }
+      return {
+        event: {
+          type: requireString(payload.type, 'payload.type'),
+          content: isObject(payload.content) ? payload.content : {},
+          room_id: room,
+        },
+        senderKey: state.meta.senderKey,
+        senderClaimedEd25519: state.meta.senderClaimedEd25519,
+        sessionId,
+        messageIndex,
+        verified: (state.meta.source === 'room_key' || state.meta.source === 'own') && state.session.isVerified,
+        forwardingCurve25519KeyChain: state.meta.forwardingChain,
+      };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Room key import and export
+
+  /** Exports every inbound session (or one room's) at its first known index, in the Matrix form. */
+  async exportRoomKeys(roomId?: string): Promise<ExportedRoomKey[]> {
+    return this.#run(async () => {
+      const entries = await this.#store.listInboundGroupSessions(roomId);
+      return entries.map((entry) => {
+        const { meta, pickle } = openRecord<InboundMeta>(entry.record, INBOUND_GROUP_SCHEMA, this.#pickleKey);
+        const session = InboundGroupSession.fromPickle(pickle, this.#pickleKey);
+        return {
+          algorithm: MEGOLM_ALGORITHM,
+          room_id: meta.roomId,
+          sender_key: meta.senderKey,
+          session_id: session.sessionId,
+          session_key: session.exportAtFirstKnownIndex().toBase64(),
+          sender_claimed_keys: meta.senderClaimedEd25519 === undefined ? {} : { ed25519: meta.senderClaimedEd25519 },
+          forwarding_curve25519_key_chain: [...meta.forwardingChain],
+        };
+      });
+    });
+  }
+
+  /**
+   * Imports room keys (from a key-export file, a backup, or a forwarded key the SDK asked for).
+   * They are never marked verified, and replace a stored copy only when they know earlier
+   * messages. Returns how many were stored. Malformed entries are skipped.
+   */
+  async importRoomKeys(keys: readonly ExportedRoomKey[], source: 'import' | 'forwarded' = 'import'): Promise<number> {
+    return this.#run(async () => {
+      const entries: InboundGroupSessionEntry[] = [];
+      const states: InboundState[] = [];
+      for (const key of keys) {
+        let candidate: InboundState;
+        try {
+          if (key.algorithm !== MEGOLM_ALGORITHM) continue;
+          const session = InboundGroupSession.import(ExportedSessionKey.fromBase64(key.session_key));
+          if (session.sessionId !== key.session_id) continue;
+          candidate = {
+            session,
+            meta: {
+              roomId: requireString(key.room_id, 'room_id'),
+              senderKey: requireString(key.sender_key, 'sender_key'),
+              senderClaimedEd25519: key.sender_claimed_keys?.ed25519,
+              source,
+              forwardingChain: [...(key.forwarding_curve25519_key_chain ?? [])],
+            },
+          };
+        } catch (error) {
+          if (error instanceof TriturusError) continue;
+          throw error;
+        }
+        const chosen = await this.#mergeInbound(candidate);
+        if (chosen === undefined) continue;
+        entries.push(this.#inboundEntry(chosen));
+        states.push(chosen);
+      }
+      if (entries.length > 0) await this.#commit({ inboundGroupSessions: entries });
+      for (const s of states) this.#inbound.set(this.#inboundKey(s.meta.roomId, s.session.sessionId), s);
+      return entries.length;
+    });
+  }
+
+  /** A `MEGOLM SESSION DATA` key-export file of every room key (or one room's). */
+  async exportKeyFile(passphrase: string, options: EncryptKeyExportOptions = {}, roomId?: string): Promise<string> {
+    const keys = await this.exportRoomKeys(roomId);
+    return encryptKeyExport(keys.map(roomKeyExportFromJson), passphrase, options);
+  }
+
+  /** Imports a key-export file; a wrong passphrase fails with KEY_EXPORT_BAD_PASSPHRASE. */
+  async importKeyFile(text: string, passphrase: string, options: DecryptKeyExportOptions = {}): Promise<number> {
+    const keys = await decryptKeyExport(text, passphrase, options);
+    return this.importRoomKeys(
+      keys.map((k) => roomKeyExportToJson(k) as unknown as ExportedRoomKey),
+      'import',
+    );
+  }
+
+  toString(): string {
+    return `Device(${this.userId} ${this.deviceId})`;
+  }
+  toJSON(): { type: string; userId: string; deviceId: string } {
+    return { type: 'Device', userId: this.userId, deviceId: this.deviceId };
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+/**
+ * Reads one device from a /keys/query `device_keys` entry, checking its self-signature.
+ * Returns undefined when the object is malformed or the signature does not verify.
+ */
+export function deviceInfoFromKeys(keys: Record<string, unknown>): DeviceInfo | undefined {
+  try {
+    const userId = keys.user_id;
+    const deviceId = keys.device_id;
+    const k = keys.keys;
+    if (typeof userId !== 'string' || typeof deviceId !== 'string' || !isObject(k)) return undefined;
+    const curve = k[`curve25519:${deviceId}`];
+    const ed = k[`ed25519:${deviceId}`];
+    if (typeof curve !== 'string' || typeof ed !== 'string') return undefined;
+    const ed25519Key = Ed25519PublicKey.fromBase64(ed);
+    verifySignedJson(keys, userId, deviceId, ed25519Key);
+    return { userId, deviceId, curve25519Key: Curve25519PublicKey.fromBase64(curve), ed25519Key };
+  } catch (error) {
+    if (error instanceof TriturusError) return undefined;
+    throw error;
+  }
+}
+
+export { DecryptionError };
