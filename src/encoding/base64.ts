@@ -169,8 +169,10 @@ export function decodeBase64Secret(s: string): Uint8Array {
   let bits = 0;
   let o = 0;
   for (let i = 0; i < length; i++) {
-    const v = decodeCharConstantTime(s.charCodeAt(i));
-    bad |= v;
+    const c = s.charCodeAt(i);
+    const v = decodeCharConstantTime(c);
+    // The range tests hold for c < 256 only; any code unit above 255 is invalid.
+    bad |= v | ((255 - c) >> 31);
     acc = ((acc << 6) | (v & 63)) & 0xffffff;
     bits += 6;
     if (bits >= 8) {

@@ -19,6 +19,10 @@ function compareCodePoints(a: string, b: string): number {
 }
 
 function write(value: unknown, path: string): string {
+  // As JSON.stringify does: an object with toJSON (key types, Date) is encoded as what it returns.
+  if (typeof value === 'object' && value !== null && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    value = (value as { toJSON(key: string): unknown }).toJSON(path);
+  }
   if (value === null) return 'null';
   switch (typeof value) {
     case 'boolean':

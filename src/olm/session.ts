@@ -31,6 +31,7 @@ const PICKLE_SCHEMA = 1;
 const MAC_KEY = new HmacSha256Key(new Uint8Array(32));
 const MAC_OUT = new Uint8Array(32);
 const UTF8 = new TextEncoder();
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
 
 interface SenderChain {
   readonly ratchetKey: X25519SecretKey;
@@ -192,6 +193,24 @@ export class Session {
 
   /** Decrypts a message (a pre-key message's inner message for pre-key messages). */
   decrypt(message: OlmMessage): Uint8Array {
+    return this.#decrypt(message, undefined);
+  }
+
+  /** Decrypts a UTF-8 message; invalid UTF-8 is refused before any state changes. */
+  decryptText(message: OlmMessage): string {
+    let text = '';
+    this.#decrypt(message, (plaintext) => {
+      try {
+        text = UTF8_STRICT.decode(plaintext);
+      } catch {
+        throw new DecodeError('JSON_INVALID', 'the decrypted message is not valid UTF-8');
+      }
+    });
+    return text;
+  }
+
+  /** The decryption; `check` may refuse the plaintext before anything is committed. */
+  #decrypt(message: OlmMessage, check: ((plaintext: Uint8Array) => void) | undefined): Uint8Array {
     let inner: Message;
     if (message instanceof PreKeyMessage) inner = message.message;
     else if (message instanceof Message) inner = message;
@@ -206,7 +225,7 @@ export class Session {
     const theirRatchetKey = curve25519Bytes(inner.ratchetKey);
     const index = inner.chainIndex;
     const chain = this.#receivers.find((c) => bytesEqual(c.ratchetKey, theirRatchetKey));
-    if (chain !== undefined && index < chain.index) return this.#decryptSkipped(chain, inner);
+    if (chain !== undefined && index < chain.index) return this.#decryptSkipped(chain, inner, check);
 
     let rootKey: Uint8Array | undefined;
     let chainKey: Uint8Array;
@@ -256,6 +275,7 @@ export class Session {
     let plaintext: Uint8Array;
     try {
       plaintext = openWithKey(inner, messageKey, this.#config.macLength);
+      check?.(plaintext);
     } catch (error) {
       chainKey.fill(0);
       rootKey?.fill(0);
@@ -289,16 +309,11 @@ export class Session {
     return plaintext;
   }
 
-  decryptText(message: OlmMessage): string {
-    const bytes = this.decrypt(message);
-    try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch {
-      throw new DecodeError('JSON_INVALID', 'the decrypted message is not valid UTF-8');
-    }
-  }
-
-  #decryptSkipped(chain: ReceiverChain, inner: Message): Uint8Array {
+  #decryptSkipped(
+    chain: ReceiverChain,
+    inner: Message,
+    check: ((plaintext: Uint8Array) => void) | undefined,
+  ): Uint8Array {
     const position = chain.skipped.findIndex((s) => s.index === inner.chainIndex);
     if (position < 0) {
       throw new DecryptionError(
@@ -308,6 +323,7 @@ export class Session {
       );
     }
     const plaintext = openWithKey(inner, chain.skipped[position]!.messageKey, this.#config.macLength);
+    check?.(plaintext);
     const [used] = chain.skipped.splice(position, 1);
     used!.messageKey.fill(0);
     this.#receivedMessage = true;

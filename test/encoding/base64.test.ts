@@ -37,11 +37,10 @@ function outcome(decode: (s: string) => Uint8Array, input: string): string {
   }
 }
 
-// Stray characters are limited to code units below 0x100 (plus a fixed list of wider ones):
-// decodeBase64Secret accepts thousands of code units above 0xFF as digits (e.g. U+022B and
-// surrogate halves; reported, not fixed here). Widen LATIN1 to fc.string({ unit: 'binary' }) once fixed.
+// Stray characters: any UTF-16 code unit, lone surrogate halves included (decodeBase64Secret once
+// took thousands of code units above 0xFF for digits, e.g. U+022B).
 const LATIN1 = (maxLength: number, minLength = 0) =>
-  fc.string({ unit: fc.integer({ min: 0, max: 0xff }).map((c) => String.fromCharCode(c)), minLength, maxLength });
+  fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), minLength, maxLength });
 const BASE64_CHAR = fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
 /** Strings that are mostly base64-like, with padding and stray characters mixed in. */
 const BASE64ISH = fc
@@ -278,5 +277,16 @@ describe('base64 properties', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('decodeBase64Secret outside Latin-1', () => {
+  it('refuses every code unit above 0xFF in every position', () => {
+    for (let c = 0x100; c <= 0xffff; c += 1) {
+      const ch = String.fromCharCode(c);
+      for (const input of [`${ch}AAA`, `A${ch}AA`, `AA${ch}A`, `AAA${ch}`]) {
+        expect(() => decodeBase64Secret(input)).toThrow(expect.objectContaining({ code: 'BASE64_INVALID' }));
+      }
+    }
   });
 });

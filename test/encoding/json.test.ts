@@ -237,3 +237,12 @@ describe('UTF-8 and JSON object helpers', () => {
     }
   });
 });
+
+describe('canonicalJson and toJSON', () => {
+  it('encodes objects with toJSON as JSON.stringify does (keys, dates), so signatures cover the real value', () => {
+    const key = { toJSON: () => 'B5LLswsHbCBE2Ewd4YnUdUM1vRCG6m7zOYfVkKfwj28' };
+    expect(canonicalJson({ when: new Date(0), key })).toBe(
+      '{"key":"B5LLswsHbCBE2Ewd4YnUdUM1vRCG6m7zOYfVkKfwj28","when":"1970-01-01T00:00:00.000Z"}',
+    );
+  });
+});

@@ -444,3 +444,27 @@ describe('tampering', () => {
     expect(state(one.bobSession)).toBe(before);
   });
 });
+
+describe('decryptText on invalid UTF-8', () => {
+  it('refuses with JSON_INVALID and leaves the message decryptable as bytes', () => {
+    const alice = Account.create();
+    const bob = Account.create();
+    bob.generateOneTimeKeys(1);
+    const outbound = alice.createOutboundSession(
+      SessionConfig.version1(),
+      bob.curve25519Key,
+      [...bob.oneTimeKeys.values()][0]!,
+    );
+    const { session: inbound } = bob.createInboundSession(alice.curve25519Key, outbound.encrypt('hi') as PreKeyMessage);
+    for (const [later, skipped] of [
+      [false, false],
+      [true, true],
+    ] as const) {
+      const first = outbound.encrypt(Uint8Array.of(0xff, 0xfe, 0x00));
+      const second = later ? outbound.encrypt('next') : undefined;
+      if (skipped && second !== undefined) expect(inbound.decryptText(second)).toBe('next');
+      expect(() => inbound.decryptText(first)).toThrow(expect.objectContaining({ code: 'JSON_INVALID' }));
+      expect(inbound.decrypt(first)).toEqual(Uint8Array.of(0xff, 0xfe, 0x00));
+    }
+  });
+});
