@@ -189,6 +189,24 @@ export class InboundGroupSession {
   }
 
   decrypt(message: MegolmMessage): DecryptedMessage {
+    return this.#decrypt(message, (plaintext, messageIndex) => ({ plaintext, messageIndex }));
+  }
+
+  /** Like `decrypt`, for UTF-8 plaintexts (room events are JSON); invalid UTF-8 changes nothing. */
+  decryptText(message: MegolmMessage): DecryptedText {
+    return this.#decrypt(message, (plaintext, messageIndex) => {
+      try {
+        return { plaintext: TEXT.decode(plaintext), messageIndex };
+      } catch {
+        throw new DecodeError('JSON_INVALID', 'the decrypted message is not valid UTF-8');
+      } finally {
+        plaintext.fill(0);
+      }
+    });
+  }
+
+  /** Verifies and decrypts; `finish` shapes the result and may still refuse it before anything is committed. */
+  #decrypt<T>(message: MegolmMessage, finish: (plaintext: Uint8Array, messageIndex: number) => T): T {
     this.#checkUsable();
     if (!(message instanceof MegolmMessage)) throw invalidArgument('expected a MegolmMessage');
     if (message.version !== this.#config.messageVersion) {
@@ -222,33 +240,21 @@ export class InboundGroupSession {
       ratchet = SCRATCH;
     }
     const keys = deriveKeys(ratchet.data);
-    let plaintext: Uint8Array;
     try {
       const payloadLength = message.payloadLength;
-      plaintext = openWith(
+      const plaintext = openWith(
         keys,
         encoded.subarray(0, payloadLength),
         encoded.subarray(payloadLength, signedLength),
         message.ciphertextView,
       );
+      const result = finish(plaintext, index);
       // Success: keep the furthest ratchet reached as the cache for the next message.
       if (ratchet === SCRATCH && index > latest.counter) copyRatchet(SCRATCH, latest);
+      return result;
     } finally {
       keys.all.fill(0);
       if (ratchet === SCRATCH) SCRATCH.data.fill(0);
-    }
-    return { plaintext, messageIndex: index };
-  }
-
-  /** Like `decrypt`, for UTF-8 plaintexts (room events are JSON). */
-  decryptText(message: MegolmMessage): DecryptedText {
-    const { plaintext, messageIndex } = this.decrypt(message);
-    try {
-      return { plaintext: TEXT.decode(plaintext), messageIndex };
-    } catch {
-      throw new DecodeError('JSON_INVALID', 'the decrypted message is not valid UTF-8');
-    } finally {
-      plaintext.fill(0);
     }
   }
 
@@ -261,17 +267,9 @@ export class InboundGroupSession {
     checkIndex(index, 'the message index');
     const initial = this.#initial;
     if (index <= initial.counter) return false;
-    const latest = this.#latest;
-    if (latest.counter >= index) {
-      // The cache is already past the new start: advance a copy, keep the cache.
-      copyRatchet(initial, SCRATCH);
-      advanceTo(SCRATCH, index);
-      copyRatchet(SCRATCH, initial);
-      SCRATCH.data.fill(0);
-    } else {
-      advanceTo(initial, index);
-      copyRatchet(initial, latest);
-    }
+    advanceTo(initial, index);
+    // Keep the cache when it is already past the new start.
+    if (this.#latest.counter < index) copyRatchet(initial, this.#latest);
     return true;
   }
 

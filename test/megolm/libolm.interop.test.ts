@@ -189,6 +189,13 @@ describe('libolm interop: pickles', () => {
       const result = receiver.decrypt(imported.encrypt(`after ${i}`).toBase64());
       expect(result).toEqual({ plaintext: `after ${i}`, message_index: 4 + i });
     }
+    // Our own pickle keeps the expanded (seedless) key and the ratchet.
+    const own = new Uint8Array(32).fill(1);
+    const restored = GroupSession.fromPickle(imported.pickle(own), own);
+    expect(receiver.decrypt(restored.encrypt('restored').toBase64())).toEqual({
+      plaintext: 'restored',
+      message_index: 7,
+    });
   });
 
   it('a libolm InboundGroupSession pickle imports and keeps decrypting, first index and flag intact', () => {

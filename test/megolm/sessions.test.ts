@@ -240,14 +240,17 @@ describe('InboundGroupSession: decryption', () => {
     expect(v2Inbound.decryptText(v2.encrypt('y')).plaintext).toBe('y');
   });
 
-  it('decryptText refuses invalid UTF-8', () => {
+  it('decryptText refuses invalid UTF-8 and changes nothing', () => {
     const outbound = GroupSession.create();
     const inbound = InboundGroupSession.fromSessionKey(outbound.sessionKey());
+    outbound.encrypt('skipped');
+    const before = snapshot(inbound);
     expectTriturusError(
       () => inbound.decryptText(outbound.encrypt(Uint8Array.of(0xff, 0xfe))),
       DecodeError,
       'JSON_INVALID',
     );
+    expect(snapshot(inbound)).toBe(before);
     expect(Array.from(inbound.decrypt(outbound.encrypt(Uint8Array.of(0xff))).plaintext)).toEqual([0xff]);
   });
 
