@@ -87,7 +87,16 @@ export class MegolmMessage {
   }
 
   static fromBytes(input: Uint8Array): MegolmMessage {
-    const bytes = bytesInput(input, 'a Megolm message').slice();
+    return MegolmMessage.#decode(bytesInput(input, 'a Megolm message').slice());
+  }
+
+  static fromBase64(text: string): MegolmMessage {
+    // The decoded bytes are fresh: no second copy.
+    return MegolmMessage.#decode(decodeBase64(stringInput(text, 'a Megolm message')));
+  }
+
+  /** Decodes bytes this object may keep. */
+  static #decode(bytes: Uint8Array): MegolmMessage {
     if (bytes.length < 1) throw malformed('empty Megolm message');
     const version = bytes[0]!;
     if (version !== MEGOLM_VERSION_V1 && version !== MEGOLM_VERSION_V2) {
@@ -116,10 +125,6 @@ export class MegolmMessage {
     }
     if (messageIndex > MAX_MESSAGE_INDEX) throw malformed('Megolm message index exceeds 32 bits');
     return new MegolmMessage(version, messageIndex, bytes, ciphertext);
-  }
-
-  static fromBase64(text: string): MegolmMessage {
-    return MegolmMessage.fromBytes(decodeBase64(stringInput(text, 'a Megolm message')));
   }
 
   toBytes(): Uint8Array {
