@@ -28,7 +28,15 @@ const JS_HMAC_LIMIT = 320;
 const JS_HASH_LIMIT = 192;
 
 function copy(buffer: Uint8Array): Uint8Array {
-  // Node may hand out views into shared pools; callers get a fresh, private array.
+  // Node may hand out views into shared pools; callers get a fresh, private array. A Buffer that
+  // owns its whole ArrayBuffer (what cipher and hash outputs are) is re-wrapped without a copy.
+  if (
+    buffer.byteOffset === 0 &&
+    buffer.byteLength === buffer.buffer.byteLength &&
+    !(buffer.buffer instanceof SharedArrayBuffer)
+  ) {
+    return new Uint8Array(buffer.buffer, 0, buffer.byteLength);
+  }
   const out = new Uint8Array(buffer.length);
   out.set(buffer);
   return out;

@@ -149,7 +149,8 @@ export class Device {
   readonly #olm = new Map<string, OlmState[]>();
   readonly #inbound = new Map<string, InboundState | null>();
   readonly #outbound = new Map<string, OutboundState | null>();
-  #queue: Promise<unknown> = Promise.resolve();
+  #busy = false;
+  readonly #waiting: (() => void)[] = [];
   #closed = false;
 
   private constructor(store: KeyStore, options: DeviceOptions) {
@@ -207,17 +208,24 @@ export class Device {
   // -------------------------------------------------------------------------------------------
   // Operation plumbing: one at a time, under the lease, retried once on a lost lease.
 
-  #run<T>(operation: () => Promise<T>): Promise<T> {
-    const task = this.#queue.then(() => this.#runExclusive(operation));
-    this.#queue = task.catch(() => undefined);
-    return task;
+  /** Runs operations one at a time (a small mutex: the uncontended path adds no promise hops). */
+  async #run<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#busy) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#busy = true;
+    try {
+      return await this.#runExclusive(operation);
+    } finally {
+      const next = this.#waiting.shift();
+      if (next === undefined) this.#busy = false;
+      else next();
+    }
   }
 
   async #runExclusive<T>(operation: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreError('STORE_CLOSED', 'this device is closed');
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.#ensureLease();
+        if (!this.#leaseIsFresh()) await this.#renewLease();
         return await operation();
       } catch (error) {
         this.#dropCaches();
@@ -235,9 +243,13 @@ export class Device {
     }
   }
 
-  async #ensureLease(): Promise<void> {
+  #leaseIsFresh(): boolean {
     const token = this.#token;
-    if (token !== undefined && token.expiresAt - Date.now() > this.#leaseDurationMs / 2) return;
+    return token !== undefined && token.expiresAt - Date.now() > this.#leaseDurationMs / 2;
+  }
+
+  async #renewLease(): Promise<void> {
+    const token = this.#token;
     const next = await acquireLease(this.#store, this.#holder, {
       durationMs: this.#leaseDurationMs,
       timeoutMs: this.#leaseTimeoutMs,
@@ -827,9 +839,9 @@ export class Device {
       throw invalidArgument('roomId, eventType and content are required');
     }
     return this.#run(async () => {
-      const account = await this.#loadAccount();
+      const account = this.#account ?? (await this.#loadAccount());
       const changes = new Batch();
-      let state = await this.#loadOutbound(roomId);
+      let state = this.#outbound.get(roomId) ?? (await this.#loadOutbound(roomId));
       let fresh = false;
       if (state === undefined || this.#needsRotation(state)) {
         state = await this.#newOutbound(roomId, account, changes);
@@ -947,7 +959,7 @@ export class Device {
     const sessionId = requireString(content.session_id, 'content.session_id');
     const message = MegolmMessage.fromBase64(requireString(content.ciphertext, 'content.ciphertext'));
     return this.#run(async () => {
-      const state = await this.#loadInbound(room, sessionId);
+      const state = this.#inbound.get(this.#inboundKey(room, sessionId)) ?? (await this.#loadInbound(room, sessionId));
       if (state === undefined) {
         throw new DeviceError('ROOM_KEY_UNKNOWN', 'unable to decrypt: the room key for this session has not arrived');
       }
