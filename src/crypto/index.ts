@@ -3,8 +3,10 @@
  * It validates lengths at the boundary, delegates to the active backend, raises typed errors,
  * and owns the one injectable random source.
  */
+
 import defaultBackend from '#crypto-default';
 import { DecryptionError, invalidArgument, KeyError } from '../errors.js';
+import { redactInspect } from '../inspect.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
 import { bytesToNumberLE, publicKeyFromExpandedNoble, signExpandedNoble } from './noble-expanded.js';
 import {
@@ -318,8 +320,8 @@ export class X25519SecretKey {
   toJSON(): string {
     return REDACTED;
   }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return this.toString();
+  static {
+    redactInspect(X25519SecretKey);
   }
 }
 
@@ -487,8 +489,8 @@ export class Ed25519SecretKey {
   toJSON(): string {
     return REDACTED;
   }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return this.toString();
+  static {
+    redactInspect(Ed25519SecretKey);
   }
 }
 

@@ -10,10 +10,12 @@
  * are reloaded, and the operation is retried once on fresh state. Ciphertext is released only
  * after its state is committed, so no message key is ever used for two different messages.
  */
+
 import { randomBytes } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
 import { parseJsonObject, utf8Decode } from '../encoding/json.js';
 import { DecryptionError, DeviceError, invalidArgument, StoreError, TriturusError } from '../errors.js';
+import { redactInspect } from '../inspect.js';
 import { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
 import {
   type DecryptKeyExportOptions,
@@ -650,7 +652,7 @@ export class Device {
         }
       }
       await this.#commit(changes);
-      if (roomKey !== undefined && roomKey.isNew) this.#inbound.delete(`${roomKey.roomId}\u0000${roomKey.sessionId}`);
+      if (roomKey?.isNew) this.#inbound.delete(`${roomKey.roomId}\u0000${roomKey.sessionId}`);
       return {
         type,
         content: innerContent,
@@ -1081,8 +1083,8 @@ export class Device {
   toJSON(): { type: string; userId: string; deviceId: string } {
     return { type: 'Device', userId: this.userId, deviceId: this.deviceId };
   }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return this.toString();
+  static {
+    redactInspect(Device);
   }
 }
 

@@ -5,9 +5,11 @@
  *
  * Strong exception safety: `encrypt` advances the ratchet only once the message is complete.
  */
+
 import { Ed25519SecretKey, randomBytes } from '../crypto/index.js';
 import { ByteReader, ByteWriter } from '../encoding/binary.js';
 import { invalidArgument, PickleError, SessionError } from '../errors.js';
+import { redactInspect } from '../inspect.js';
 import { Ed25519PublicKey } from '../keys.js';
 import { openPickle, PickleKind, parsePickleBody, sealPickle } from '../pickle.js';
 import { computeMac, deriveKeys, encryptWith } from './cipher.js';
@@ -203,7 +205,7 @@ export class GroupSession {
   toJSON(): { type: string; sessionId: string } {
     return { type: 'GroupSession', sessionId: this.sessionId };
   }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return this.toString();
+  static {
+    redactInspect(GroupSession);
   }
 }

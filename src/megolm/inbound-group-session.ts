@@ -7,9 +7,11 @@
  * Strong exception safety: the ratchet is advanced on a scratch copy and committed only after
  * the message decrypted, so a failed decrypt changes nothing.
  */
+
 import { constantTimeEqual } from '../crypto/index.js';
 import { ByteReader, ByteWriter } from '../encoding/binary.js';
 import { DecodeError, DecryptionError, invalidArgument, PickleError, SessionError, SignatureError } from '../errors.js';
+import { redactInspect } from '../inspect.js';
 import { Ed25519PublicKey, ed25519Bytes } from '../keys.js';
 import { openPickle, PickleKind, parsePickleBody, sealPickle } from '../pickle.js';
 import { deriveKeys, openWith } from './cipher.js';
@@ -418,7 +420,7 @@ export class InboundGroupSession {
   toJSON(): { type: string; sessionId: string; firstKnownIndex: number } {
     return { type: 'InboundGroupSession', sessionId: this.sessionId, firstKnownIndex: this.firstKnownIndex };
   }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return this.toString();
+  static {
+    redactInspect(InboundGroupSession);
   }
 }

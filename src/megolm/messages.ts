@@ -12,9 +12,11 @@
  *
  * Session keys hold the ratchet, a secret: they decode in constant time and redact themselves.
  */
+
 import { decodeBase64, decodeBase64Secret, encodeBase64, encodeBase64Secret } from '../encoding/base64.js';
 import { ProtoReader, varintLength, WIRE_BYTES, WIRE_VARINT, writeVarint } from '../encoding/varint.js';
 import { DecodeError, invalidArgument, KeyError } from '../errors.js';
+import { redactInspect } from '../inspect.js';
 import { Ed25519PublicKey, Ed25519Signature, ed25519Bytes } from '../keys.js';
 import { MEGOLM_VERSION_V1, MEGOLM_VERSION_V2 } from './config.js';
 import { RATCHET_LENGTH } from './ratchet.js';
@@ -302,8 +304,8 @@ export class SessionKey {
   toJSON(): string {
     return REDACTED;
   }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return this.toString();
+  static {
+    redactInspect(SessionKey);
   }
 }
 
@@ -383,8 +385,8 @@ export class ExportedSessionKey {
   toJSON(): string {
     return REDACTED;
   }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return this.toString();
+  static {
+    redactInspect(ExportedSessionKey);
   }
 }
 

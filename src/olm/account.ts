@@ -2,10 +2,12 @@
  * An Olm account: a device's long-term identity keys, its one-time and fallback keys, and the
  * factory for sessions (Matrix spec, olm.md "Initial setup").
  */
+
 import { Ed25519SecretKey, X25519SecretKey } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
 import { ByteReader, ByteWriter } from '../encoding/binary.js';
 import { invalidArgument, PickleError, SessionError } from '../errors.js';
+import { redactInspect } from '../inspect.js';
 import { Curve25519PublicKey, curve25519Bytes, Ed25519PublicKey, Ed25519Signature } from '../keys.js';
 import { openPickle, PickleKind, parsePickleBody, sealPickle } from '../pickle.js';
 import { SessionConfig } from './config.js';
@@ -16,7 +18,7 @@ import { Session } from './session.js';
 /** How many one-time keys a device publishes (vodozemac's PUBLIC_MAX_ONE_TIME_KEYS). */
 export const MAX_PUBLISHED_ONE_TIME_KEYS = 50;
 /** How many one-time keys an account keeps; the oldest are dropped beyond this. */
-export const MAX_ONE_TIME_KEYS = 100 * MAX_PUBLISHED_ONE_TIME_KEYS;
+export const MAX_ONE_TIME_KEYS: number = 100 * MAX_PUBLISHED_ONE_TIME_KEYS;
 
 const PICKLE_SCHEMA = 1;
 
@@ -414,8 +416,8 @@ export class Account {
   toJSON(): { type: string; curve25519: string; ed25519: string } {
     return { type: 'OlmAccount', curve25519: this.curve25519Key.toBase64(), ed25519: this.ed25519Key.toBase64() };
   }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return this.toString();
+  static {
+    redactInspect(Account);
   }
 }
 

@@ -5,6 +5,7 @@
  * root key, chains and skipped keys only after the MAC verified and the plaintext decrypted.
  * A failed call leaves the session exactly as it was.
  */
+
 import {
   aes256CbcDecrypt,
   aes256CbcEncrypt,
@@ -16,6 +17,7 @@ import {
 import { encodeBase64 } from '../encoding/base64.js';
 import { ByteReader, ByteWriter } from '../encoding/binary.js';
 import { DecodeError, DecryptionError, invalidArgument, PickleError, SessionError } from '../errors.js';
+import { redactInspect } from '../inspect.js';
 import { Curve25519PublicKey, curve25519Bytes } from '../keys.js';
 import { openPickle, PickleKind, parsePickleBody, sealPickle } from '../pickle.js';
 import { SessionConfig } from './config.js';
@@ -460,8 +462,8 @@ export class Session {
   toJSON(): { type: string; sessionId: string } {
     return { type: 'OlmSession', sessionId: this.sessionId };
   }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return this.toString();
+  static {
+    redactInspect(Session);
   }
 }
 
