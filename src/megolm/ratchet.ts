@@ -11,7 +11,7 @@
  * Hot path: one module-level HMAC key object, specialised for one-byte messages, is re-keyed in
  * place; nothing allocates.
  */
-import { HmacSha256ByteKey } from '../crypto/hmac-sha256-byte.js';
+import { HmacSha256ByteKey, hmacByteChain } from '../crypto/hmac-sha256-byte.js';
 
 export const RATCHET_LENGTH = 128;
 const PART_LENGTH = 32;
@@ -33,13 +33,6 @@ export function newRatchetState(data: Uint8Array, counter: number): RatchetState
 function rehashFrom(data: Uint8Array, from: number): void {
   HMAC.setKey(data, from * PART_LENGTH);
   for (let k = 3; k >= from; k--) HMAC.macInto(k, data, k * PART_LENGTH);
-}
-
-/** R_j ← H_j(R_j), leaving the other parts alone. */
-function rehashSelf(data: Uint8Array, j: number): void {
-  const offset = j * PART_LENGTH;
-  HMAC.setKey(data, offset);
-  HMAC.macInto(j, data, offset);
 }
 
 /** One step: i ← i + 1 (mod 2^32), re-deriving from the slowest part whose byte of i changed. */
@@ -69,10 +62,8 @@ export function advanceTo(state: RatchetState, target: number): void {
       if (target < state.counter) steps = 0x100;
       else continue;
     }
-    while (steps > 1) {
-      rehashSelf(data, j);
-      steps--;
-    }
+    // All but the last step turn R_j alone; the last one also re-derives the faster parts.
+    if (steps > 1) hmacByteChain(data, j * PART_LENGTH, j, steps - 1);
     rehashFrom(data, j);
     state.counter = (target & (-1 << shift)) >>> 0;
   }

@@ -8,7 +8,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HmacSha256ByteKey } from '../../src/crypto/hmac-sha256-byte.js';
+import { HmacSha256ByteKey, hmacByteChain } from '../../src/crypto/hmac-sha256-byte.js';
 import { random, toHex } from './helpers.js';
 
 describe('HMAC-SHA256 of one byte under a 32-byte key', () => {
@@ -54,5 +54,28 @@ describe('HMAC-SHA256 of one byte under a 32-byte key', () => {
     mac.wipe();
     mac.macInto(3, out, 0);
     expect(toHex(out)).not.toBe(createHmac('sha256', b).update(Uint8Array.of(3)).digest('hex'));
+  });
+});
+
+describe('hmacByteChain', () => {
+  it('equals n successive node:crypto HMACs, at any offset, leaving the other bytes alone', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 128, maxLength: 128 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 0, max: 40 }),
+        (data, part, byte, times) => {
+          const expected = Buffer.from(data);
+          let key = expected.subarray(part * 32, part * 32 + 32);
+          for (let i = 0; i < times; i++) key = createHmac('sha256', key).update(Buffer.of(byte)).digest();
+          key.copy(expected, part * 32);
+          const actual = data.slice();
+          hmacByteChain(actual, part * 32, byte, times);
+          expect(Buffer.from(actual).equals(expected)).toBe(true);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
