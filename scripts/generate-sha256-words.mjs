@@ -1,6 +1,6 @@
 // Generates src/crypto/sha256-words.ts: two SHA-256 compression functions for callers that hold
 // their blocks as 32-bit words (the Megolm ratchet's HMACs), both fully unrolled with the eight
-// working variables renamed per round (as scripts/generate-sha256-compress.mjs does for bytes):
+// working variables renamed per round:
 //   compressWords(s, w)        the block is w[0..15]; the schedule lives in 16 local variables;
 //   compressScheduled(s, kw, o) the schedule is already known: kw[o + t] = K[t] + W[t] for the
 //                               64 rounds (blocks whose content is constant, e.g. HMAC padding).
