@@ -268,7 +268,7 @@ function ciphertextBody(content: Record<string, unknown>): string {
 }
 
 describe('store commits that fail before applying, or apply and then fail', () => {
-  it('a pre-key decrypt whose commit fails before applying: nothing kept; the retry succeeds once', async () => {
+  it('a pre-key decrypt whose commit fails before applying, then a restart: nothing kept; the retry succeeds once', async () => {
     const { alice, bob, aliceInfo, bobInfo } = await world();
     await alice.sendToDevice(bobInfo, 'org.example.test', { n: 1 });
     const [event] = bob.sync();
@@ -276,6 +276,8 @@ describe('store commits that fail before applying, or apply and then fail', () =
     expect(await codeOf(bob.device.decryptToDevice(event!))).toBe('STORE_IO');
     expect(await bob.store.loadOlmSessions(aliceInfo.curve25519Key.toBase64())).toEqual([]);
     expect(await storedOneTimeKeys(bob)).toBe(5);
+    // The process dies here (after the pre-key decrypt, before any commit) and comes back.
+    await bob.reopen();
     expect((await bob.device.decryptToDevice(event!)).content).toEqual({ n: 1 });
     expect(await codeOf(bob.device.decryptToDevice(event!))).toBe('EVENT_REPLAYED');
     expect(await bob.store.loadOlmSessions(aliceInfo.curve25519Key.toBase64())).toHaveLength(1);

@@ -437,6 +437,23 @@ describe('unknown sessions, verified flags, import and export', () => {
     expect((await second.device.exportRoomKeys())[0]!.session_key).toBe(full!.session_key);
   });
 
+  it('an import never replaces a key that came over Olm from its creator, even one knowing earlier messages', async () => {
+    // DEVICE-NOTES: a stored session is replaced only by a copy from a trusted source with a lower first index.
+    const { alice, bob, carol, bobInfo, carolInfo } = await world();
+    await share(alice, [bobInfo], [bob]);
+    const early = await alice.post(ROOM, { n: 0 });
+    await share(alice, [bobInfo, carolInfo], [carol]); // Carol joins at index 1
+    const late = await alice.post(ROOM, { n: 1 });
+    const full = await alice.device.exportRoomKeys(ROOM);
+    expect(await bob.device.importRoomKeys(full)).toBe(0);
+    expect((await bob.device.decryptRoomEvent(early.event)).verified).toBe(true);
+    expect(await carol.device.importRoomKeys(full)).toBe(0);
+    expect(await codeOf(carol.device.decryptRoomEvent(early.event))).toBe('UNKNOWN_MESSAGE_INDEX');
+    const d = await carol.device.decryptRoomEvent(late.event);
+    expect(d.verified).toBe(true);
+    expect((await carol.device.exportRoomKeys(ROOM))[0]!.forwarding_curve25519_key_chain).toEqual([]);
+  });
+
   it('key files: export, import on a new device (unverified), wrong passphrase refused', async () => {
     const { alice, bob, bobInfo } = await world();
     await share(alice, [bobInfo], [bob]);
