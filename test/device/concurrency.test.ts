@@ -31,6 +31,7 @@ import {
   type Target,
   targets,
   withDevice,
+  withStore,
 } from './harness.js';
 
 const OLM = 'm.olm.v1.curve25519-aes-sha2';
@@ -85,6 +86,8 @@ function resultKey(item: Item, result: DecryptResult): string {
 async function drain(workers: readonly DeviceChild[], queue: Item[], server: FakeKeyServer, shared: SharedDevice) {
   const handledBy = new Map<string, number[]>();
   const failures: string[] = [];
+  /** Item key → how many deliveries were refused as replays (a to-device event delivered twice). */
+  const replayed = new Map<string, number>();
   const retries = new Map<string, number>();
   let uploading = Promise.resolve();
   const handle = async (worker: DeviceChild, item: Item): Promise<DecryptResult | null> => {
@@ -103,6 +106,9 @@ async function drain(workers: readonly DeviceChild[], queue: Item[], server: Fak
   await Promise.all(
     workers.map(async (worker, w) => {
       for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+        // A little time between two events (as between two syncs) leaves the lease free now and then; a
+        // worker hammering the lease back to back would starve the other one's backed-off retries.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 12));
         try {
           const result = await handle(worker, item);
           if (result !== null && resultKey(item, result) !== item.key) {
@@ -115,6 +121,8 @@ async function drain(workers: readonly DeviceChild[], queue: Item[], server: Fak
             retries.set(item.key, n + 1);
             queue.push(item);
             await new Promise((resolve) => setTimeout(resolve, 2));
+          } else if (error instanceof RemoteError && error.code === 'EVENT_REPLAYED' && item.kind === 'toDevice') {
+            replayed.set(item.key, (replayed.get(item.key) ?? 0) + 1);
           } else {
             failures.push(`${item.key}: ${String(error)}`);
           }
@@ -124,19 +132,19 @@ async function drain(workers: readonly DeviceChild[], queue: Item[], server: Fak
   );
   const perWorker = [0, 1].map((w) => [...handledBy.values()].flat().filter((x) => x === w).length);
   const retried = [...retries.values()].reduce((a, b) => a + b, 0);
-  return { handledBy, failures, perWorker, retried };
+  return { handledBy, failures, perWorker, retried, replayed };
 }
 
 /** The (session, index) pairs must be distinct, and a receiver holding the exported keys decrypts every event. */
 async function checkEncrypted(t: Target, shared: SharedDevice, roomId: string, events: readonly EncryptedEvent[]) {
   const pairs = events.map((e) => `${e.sessionId}:${e.messageIndex}`);
   expect(new Set(pairs).size, 'no (session, index) used twice').toBe(pairs.length);
-  // Every session was started exactly once, at index 0, and announced with a new room key then.
+  // Every session was started by one of the processes, at index 0, which came with the key to share.
   const sessions = new Map<string, EncryptedEvent[]>();
   for (const e of events) sessions.set(e.sessionId, [...(sessions.get(e.sessionId) ?? []), e]);
   for (const [sessionId, list] of sessions) {
-    const starts = list.filter((e) => e.newRoomKey).map((e) => e.messageIndex);
-    expect(starts, `session ${sessionId} started once, at index 0`).toEqual([0]);
+    const start = list.find((e) => e.messageIndex === 0);
+    expect(start?.newRoomKey, `session ${sessionId} starts at index 0 with a room key to share`).toBe(true);
   }
   const keys = await withDevice(t, shared, (device) => device.exportRoomKeys(roomId));
   const receiver = await memoryDevice(`receiver${Date.now()}`);
@@ -224,6 +232,12 @@ describe.each(all.list)('$backend: two processes on one device', (t) => {
     }
     for (let k = 0; k < 3; k++) first.push({ kind: 'keys', key: `keys:${k}` });
     const total = first.length;
+    // Some to-device events are delivered twice (the server resends after a lost sync response).
+    const duplicated = shuffle(
+      first.filter((i) => i.kind === 'toDevice'),
+      random,
+    ).slice(0, 5);
+    first.push(...duplicated);
     const report = await drain(workers, shuffle(first, random), server, shared);
     note(
       t.backend,
@@ -240,7 +254,17 @@ describe.each(all.list)('$backend: two processes on one device', (t) => {
       'no item handled twice',
     ).toBe(true);
     expect(report.handledBy.size, 'every item handled').toBe(total);
-    expect(Math.min(...report.perWorker), `both workers took work (${report.perWorker})`).toBeGreaterThan(0);
+    expect(
+      Object.fromEntries(report.replayed),
+      'each second delivery refused as a replay, whichever worker got it',
+    ).toEqual(Object.fromEntries(duplicated.map((i) => [i.key, 1])));
+    // One Olm session per sender on the shared device, however the pre-key messages were spread.
+    const sessionCounts = await withStore(t, shared, async (store) =>
+      Promise.all(
+        senders.map(async (s) => (await store.loadOlmSessions((await s.identityKeys()).curve25519.toBase64())).length),
+      ),
+    );
+    expect(sessionCounts, 'one Olm session per sender').toEqual([1, 1, 1]);
     expect(server.identicalReuploads, 'no key id offered for upload twice').toBe(0);
     const uploaded = server.everUploaded(shared.userId, shared.deviceId);
     expect(uploaded.size, 'the workers topped the one-time keys up').toBe(10 + 43);
@@ -272,6 +296,8 @@ describe.each(all.list)('$backend: two processes on one device', (t) => {
     expect([...again.handledBy.values()].every((w) => w.length === 1)).toBe(true);
     expect(again.handledBy.size).toBe(secondTotal);
     expect(server.identicalReuploads).toBe(0);
+    const perWorker = [0, 1].map((w) => report.perWorker[w]! + again.perWorker[w]!);
+    expect(Math.min(...perWorker), `both workers took work (${perWorker})`).toBeGreaterThan(0);
 
     // The one-time key sender0 consumed stays consumed: a stranger's pre-key message on it is refused.
     const stranger = Account.create();
@@ -322,7 +348,9 @@ describe.each(all.list)('$backend: two processes on one device', (t) => {
     const events = await encryptCase(
       '!encrypt-default:example.org',
       {},
-      { count: 40, pauseMs: 2, idleAt: 15, idleMs: 700 },
+      // An idle longer than the lease (500 ms) plus the longest retry backoff (1 s): the other worker, waiting
+      // since the start, is sure to take the lease then, and to hand it back when it idles in turn.
+      { count: 30, pauseMs: 2, idleAt: 10, idleMs: 1600 },
     );
     note(
       t.backend,
@@ -333,8 +361,8 @@ describe.each(all.list)('$backend: two processes on one device', (t) => {
       'commits',
       events.filter((e) => e.committed).length,
     );
-    expect(events.length).toBe(80);
-    expect(handovers(events), 'the lease changed hands while a worker idled').toBeGreaterThan(0);
+    expect(events.length).toBe(60);
+    expect(handovers(events), 'the lease changed hands both ways mid-run').toBeGreaterThanOrEqual(2);
   });
 
   it('a process whose lease is taken mid-operation: stale commit refused, retried on fresh state, no index reused', async () => {

@@ -239,6 +239,16 @@ export function openArgs(t: Target, d: SharedDevice, extra: Partial<OpenArgs> = 
   };
 }
 
+/** Opens the device's store (no Device, no lease: reads only), runs `fn`, and closes it. */
+export async function withStore<T>(t: Target, d: SharedDevice, fn: (store: KeyStore) => Promise<T>): Promise<T> {
+  const store = await open(t, d.scope);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
 /** Opens the shared device in the test process, runs `fn`, and closes it. */
 export async function withDevice<T>(
   t: Target,

@@ -195,6 +195,11 @@ function current(): Device {
 
 const handlers: Record<string, (args: never) => Promise<unknown>> = {
   async open(args: OpenArgs) {
+    if (args.clockSkewMs !== undefined) {
+      const realNow = Date.now.bind(Date);
+      const skew = args.clockSkewMs;
+      Date.now = () => realNow() - skew;
+    }
     const pickleKey = new Uint8Array(Buffer.from(args.pickleKey, 'base64'));
     store = new FaultyStore(await openStore(args.backend, args.target, args.scope), args.faults ?? {}, pickleKey);
     device = await Device.open(store, {
