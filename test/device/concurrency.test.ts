@@ -41,6 +41,7 @@ afterAll(async () => {
   all.dispose();
 });
 
+type UploadBody = Awaited<ReturnType<Device['keysForUpload']>>;
 const isEncrypted = (e: ChildEvent): e is EncryptedEvent => e.event === 'encrypted';
 
 async function memoryDevice(name: string): Promise<Device> {
@@ -121,7 +122,7 @@ async function drain(workers: readonly DeviceChild[], queue: Item[], server: Fak
             retries.set(item.key, n + 1);
             queue.push(item);
             await new Promise((resolve) => setTimeout(resolve, 2));
-          } else if (error instanceof RemoteError && error.code === 'EVENT_REPLAYED' && item.kind === 'toDevice') {
+          } else if (error instanceof RemoteError && error.code === 'EVENT_REPLAYED' && item.kind !== 'keys') {
             replayed.set(item.key, (replayed.get(item.key) ?? 0) + 1);
           } else {
             failures.push(`${item.key}: ${String(error)}`);
@@ -232,12 +233,20 @@ describe.each(all.list)('$backend: two processes on one device', (t) => {
     }
     for (let k = 0; k < 3; k++) first.push({ kind: 'keys', key: `keys:${k}` });
     const total = first.length;
-    // Some to-device events are delivered twice (the server resends after a lost sync response).
+    // Some to-device events are delivered twice (the server resends after a lost sync response), and some
+    // room events come again under another event id (a replay by the server): whichever worker gets the
+    // second copy must refuse it, with the other worker's replay record or Olm state.
     const duplicated = shuffle(
       first.filter((i) => i.kind === 'toDevice'),
       random,
     ).slice(0, 5);
-    first.push(...duplicated);
+    const forged = shuffle(
+      first.filter((i) => i.kind === 'room'),
+      random,
+    )
+      .slice(0, 3)
+      .map((i) => (i.kind === 'room' ? { ...i, event: { ...i.event, event_id: `${i.event.event_id}-forged` } } : i));
+    first.push(...duplicated, ...forged);
     const report = await drain(workers, shuffle(first, random), server, shared);
     note(
       t.backend,
@@ -257,7 +266,7 @@ describe.each(all.list)('$backend: two processes on one device', (t) => {
     expect(
       Object.fromEntries(report.replayed),
       'each second delivery refused as a replay, whichever worker got it',
-    ).toEqual(Object.fromEntries(duplicated.map((i) => [i.key, 1])));
+    ).toEqual(Object.fromEntries([...duplicated, ...forged].map((i) => [i.key, 1])));
     // One Olm session per sender on the shared device, however the pre-key messages were spread.
     const sessionCounts = await withStore(t, shared, async (store) =>
       Promise.all(
@@ -452,5 +461,26 @@ describe.each(all.list)('$backend: two processes on one device', (t) => {
     );
     expect(pairs.length - new Set(pairs).size, 'indices used twice without the fence').toBeGreaterThan(0);
     await reopen([{}, {}]);
+  });
+
+  it('two processes race to create one device and to generate one-time keys: one account, distinct key ids', async () => {
+    await Promise.all(workers.map((w) => w.call('close')));
+    const fresh: SharedDevice = {
+      ...shared,
+      scope: `@race:example.org|RACE|${t.backend}-${Date.now()}`,
+      userId: '@race:example.org',
+      deviceId: 'RACE',
+    };
+    const created = await Promise.allSettled(workers.map((w) => w.call('open', openArgs(t, fresh, { create: true }))));
+    expect(created.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const loser = created.findIndex((r) => r.status === 'rejected');
+    expect((created[loser] as PromiseRejectedResult).reason).toMatchObject({ code: 'STORE_EXISTS' });
+    await workers[loser]!.call('open', openArgs(t, fresh));
+    const identities = await Promise.all(workers.map((w) => w.call('identityKeys')));
+    expect(identities[0]).toEqual(identities[1]);
+    await Promise.all(workers.map((w) => w.call('generateOneTimeKeys', { count: 5 })));
+    const offered = await Promise.all(workers.map((w) => w.call<UploadBody>('keysForUpload', {})));
+    expect(offered[0]!.one_time_keys).toEqual(offered[1]!.one_time_keys);
+    expect(Object.keys(offered[0]!.one_time_keys), 'both batches of keys, with distinct ids').toHaveLength(10);
   });
 });

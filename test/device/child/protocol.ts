@@ -34,6 +34,8 @@ export interface OpenArgs {
     readonly rotationPeriodMsgs?: number;
   };
   readonly faults?: Faults;
+  /** Create the device (Device.create) instead of opening it. */
+  readonly create?: boolean;
   /** Runs this worker's clock (Date.now) this many ms behind the real one, as on a host with a skewed clock. */
   readonly clockSkewMs?: number;
 }

@@ -201,14 +201,19 @@ const handlers: Record<string, (args: never) => Promise<unknown>> = {
       Date.now = () => realNow() - skew;
     }
     const pickleKey = new Uint8Array(Buffer.from(args.pickleKey, 'base64'));
-    store = new FaultyStore(await openStore(args.backend, args.target, args.scope), args.faults ?? {}, pickleKey);
-    device = await Device.open(store, {
-      userId: args.userId,
-      deviceId: args.deviceId,
+    const opened = new FaultyStore(
+      await openStore(args.backend, args.target, args.scope),
+      args.faults ?? {},
       pickleKey,
-      now: clock,
-      ...args.options,
-    });
+    );
+    const options = { userId: args.userId, deviceId: args.deviceId, pickleKey, now: clock, ...args.options };
+    try {
+      device = await (args.create === true ? Device.create(opened, options) : Device.open(opened, options));
+    } catch (error) {
+      await opened.close();
+      throw error;
+    }
+    store = opened;
     return null;
   },
 
@@ -318,6 +323,11 @@ const handlers: Record<string, (args: never) => Promise<unknown>> = {
   async generateOneTimeKeys(args: { count: number }) {
     await current().generateOneTimeKeys(args.count);
     return null;
+  },
+
+  async identityKeys() {
+    const keys = await current().identityKeys();
+    return { curve25519: keys.curve25519.toBase64(), ed25519: keys.ed25519.toBase64() };
   },
 
   async armClockStall(args: { ms: number }) {
