@@ -135,6 +135,7 @@ async function shareRoomKey(p: Person, everyone: DeviceInfo[]): Promise<void> {
     result = { messages: [...result.messages, ...second.messages], missingSessions: second.missingSessions };
   }
   server.sendToDevice(p.userId, result.messages);
+  await p.device.markRoomKeySent(ROOM, result.messages);
   say(
     `  ${p.name} sends m.room_key to ${result.messages.length} devices as Olm to-device messages` +
       ` (types ${result.messages.map((m) => Object.values(m.content.ciphertext)[0]!.type).join(',')})`,

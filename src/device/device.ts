@@ -72,6 +72,7 @@ export const OLM_ALGORITHM = 'm.olm.v1.curve25519-aes-sha2';
 export const MEGOLM_ALGORITHM = 'm.megolm.v1.aes-sha2';
 const IDENTITY_VALUE = 'device.identity';
 const KNOWN_DEVICE_PREFIX = 'device.known.';
+const KNOWN_DEVICE_ID_PREFIX = 'device.known-id.';
 /** Outbound Megolm indices reserved per commit (see OutboundMeta.reservedUntil). */
 const RESERVATION_BLOCK = 16;
 
@@ -83,6 +84,17 @@ interface OlmState {
 interface InboundState {
   readonly session: InboundGroupSession;
   readonly meta: InboundMeta;
+  /**
+   * The id it is stored under: the session id for the first copy of a session, and
+   * `<session id>\u001f<sender key>` for a copy that arrived from another device. Anyone holding a
+   * room key can re-send it as their own m.room_key; keeping copies apart by sender means the
+   * first copy to arrive cannot take over the attribution of the real sender's messages.
+   */
+  readonly storeId: string;
+}
+
+function alternateId(sessionId: string, senderKey: string): string {
+  return `${sessionId}\u001f${senderKey}`;
 }
 
 interface OutboundState {
@@ -177,7 +189,7 @@ export class Device {
   /** Creates a new device (identity keys, no one-time keys yet) in an empty store. */
   static async create(store: KeyStore, options: DeviceOptions): Promise<Device> {
     const device = new Device(store, options);
-    await device.#run(async () => {
+    await device.#startup(async () => {
       if ((await store.loadAccount()) !== undefined) {
         throw new StoreError('STORE_EXISTS', 'this store already holds a device; use Device.open');
       }
@@ -194,7 +206,7 @@ export class Device {
   /** Opens the device a store holds. A wrong pickle key fails with PickleError PICKLE_BAD_KEY. */
   static async open(store: KeyStore, options: DeviceOptions): Promise<Device> {
     const device = new Device(store, options);
-    await device.#run(async () => {
+    await device.#startup(async () => {
       const identity = await store.loadValue(IDENTITY_VALUE);
       if (identity === undefined)
         throw new StoreError('STORE_NOT_FOUND', 'this store holds no device; use Device.create');
@@ -205,6 +217,19 @@ export class Device {
       await device.#loadAccount();
     });
     return device;
+  }
+
+  /** Runs the first operation; if it fails, gives the lease back at once and forgets the key. */
+  async #startup(operation: () => Promise<void>): Promise<void> {
+    try {
+      await this.#run(operation);
+    } catch (error) {
+      this.#closed = true;
+      if (this.#token !== undefined) await this.#store.releaseLease(this.#token).catch(() => undefined);
+      this.#token = undefined;
+      this.#pickleKey.fill(0);
+      throw error;
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -289,6 +314,16 @@ export class Device {
   /** Releases the lease and forgets cached secrets. The store itself stays open (the caller owns it). */
   async close(): Promise<void> {
     await this.#run(async () => {
+      // A clean close records each outbound session's exact index, so a reopen continues there
+      // instead of skipping the rest of the reserved block (skipped indices are harmless but waste).
+      const changes = new Batch();
+      for (const [roomId, state] of this.#outbound) {
+        if (state !== null && state.session.messageIndex < state.meta.reservedUntil) {
+          state.meta = { ...state.meta, reservedUntil: state.session.messageIndex };
+          changes.outboundGroupSessions.push(this.#outboundEntry(roomId, state));
+        }
+      }
+      if (!changes.empty) await this.#commit(changes).catch(() => undefined);
       this.#closed = true;
       this.#dropCaches();
       if (this.#token !== undefined) await this.#store.releaseLease(this.#token).catch(() => undefined);
@@ -427,18 +462,26 @@ export class Device {
     }
     await this.#run(async () => {
       await this.#commit({
-        values: accepted.map((d) => ({
-          key: KNOWN_DEVICE_PREFIX + d.curve25519Key.toBase64(),
-          value: JSON.stringify({
-            userId: d.userId,
-            deviceId: d.deviceId,
-            curve25519: d.curve25519Key.toBase64(),
-            ed25519: d.ed25519Key.toBase64(),
-          }),
-        })),
+        values: accepted.flatMap((d) => [
+          { key: `${KNOWN_DEVICE_ID_PREFIX}${d.userId}|${d.deviceId}`, value: d.curve25519Key.toBase64() },
+          {
+            key: KNOWN_DEVICE_PREFIX + d.curve25519Key.toBase64(),
+            value: JSON.stringify({
+              userId: d.userId,
+              deviceId: d.deviceId,
+              curve25519: d.curve25519Key.toBase64(),
+              ed25519: d.ed25519Key.toBase64(),
+            }),
+          },
+        ]),
       });
     });
     return accepted;
+  }
+
+  async #knownDeviceById(userId: string, deviceId: string): Promise<DeviceInfo | undefined> {
+    const curve25519 = await this.#store.loadValue(`${KNOWN_DEVICE_ID_PREFIX}${userId}|${deviceId}`);
+    return curve25519 === undefined ? undefined : this.#knownDevice(curve25519);
   }
 
   async #knownDevice(curve25519: string): Promise<DeviceInfo | undefined> {
@@ -644,15 +687,19 @@ export class Device {
       const type = requireString(payload.type, 'payload.type');
       const innerContent = isObject(payload.content) ? payload.content : {};
       let roomKey: DecryptedToDeviceEvent['roomKey'];
+      let storedId: string | undefined;
       if (type === 'm.room_key') {
-        const stored = await this.#receiveRoomKey(innerContent, senderKeyText, claimed);
+        const stored = await this.#receiveRoomKey(innerContent, senderKeyText, claimed, sender);
         if (stored !== undefined) {
           roomKey = { roomId: stored.roomId, sessionId: stored.sessionId, isNew: stored.entry !== undefined };
-          if (stored.entry !== undefined) changes.inboundGroupSessions.push(stored.entry);
+          if (stored.entry !== undefined) {
+            changes.inboundGroupSessions.push(stored.entry);
+            storedId = stored.storeId;
+          }
         }
       }
       await this.#commit(changes);
-      if (roomKey?.isNew) this.#inbound.delete(`${roomKey.roomId}\u0000${roomKey.sessionId}`);
+      if (roomKey?.isNew && storedId !== undefined) this.#inbound.delete(this.#inboundKey(roomKey.roomId, storedId));
       return {
         type,
         content: innerContent,
@@ -712,14 +759,14 @@ export class Device {
     return `${roomId}\u0000${sessionId}`;
   }
 
-  async #loadInbound(roomId: string, sessionId: string): Promise<InboundState | undefined> {
-    const key = this.#inboundKey(roomId, sessionId);
+  async #loadInbound(roomId: string, storeId: string): Promise<InboundState | undefined> {
+    const key = this.#inboundKey(roomId, storeId);
     const cached = this.#inbound.get(key);
     if (cached !== undefined) return cached ?? undefined;
-    const entry = await this.#store.loadInboundGroupSession(roomId, sessionId);
+    const entry = await this.#store.loadInboundGroupSession(roomId, storeId);
     if (entry === undefined) return undefined;
     const { meta, pickle } = openRecord<InboundMeta>(entry.record, INBOUND_GROUP_SCHEMA, this.#pickleKey);
-    const state = { session: InboundGroupSession.fromPickle(pickle, this.#pickleKey), meta };
+    const state = { session: InboundGroupSession.fromPickle(pickle, this.#pickleKey), meta, storeId };
     this.#inbound.set(key, state);
     return state;
   }
@@ -727,19 +774,25 @@ export class Device {
   #inboundEntry(state: InboundState): InboundGroupSessionEntry {
     return {
       roomId: state.meta.roomId,
-      sessionId: state.session.sessionId,
+      sessionId: state.storeId,
       senderKey: state.meta.senderKey,
       record: sealRecord(INBOUND_GROUP_SCHEMA, state.meta, state.session.pickle(this.#pickleKey), this.#pickleKey),
     };
   }
 
   /**
-   * Decides whether a received/imported inbound session replaces the stored copy: only when there
-   * is none, or when it comes from a source at least as trusted and knows an earlier index.
+   * Decides whether a received/imported inbound session is stored: when there is no copy from the
+   * same sender, or when it comes from a source at least as trusted and knows an earlier index.
+   * Copies from different senders are kept apart (see InboundState.storeId).
    */
-  async #mergeInbound(candidate: InboundState): Promise<InboundState | undefined> {
-    const existing = await this.#loadInbound(candidate.meta.roomId, candidate.session.sessionId);
-    if (existing === undefined) return candidate;
+  async #mergeInbound(candidate: Omit<InboundState, 'storeId'>): Promise<InboundState | undefined> {
+    const { roomId, senderKey } = candidate.meta;
+    const sessionId = candidate.session.sessionId;
+    const primary = await this.#loadInbound(roomId, sessionId);
+    const storeId =
+      primary === undefined || primary.meta.senderKey === senderKey ? sessionId : alternateId(sessionId, senderKey);
+    const existing = storeId === sessionId ? primary : await this.#loadInbound(roomId, storeId);
+    if (existing === undefined) return { ...candidate, storeId };
     const rank = (s: InboundMeta['source']) => (s === 'own' || s === 'room_key' ? 1 : 0);
     if (rank(candidate.meta.source) < rank(existing.meta.source)) return undefined;
     if (!existing.session.connected(candidate.session)) return undefined;
@@ -749,19 +802,49 @@ export class Device {
     ) {
       return undefined;
     }
-    const merged = existing.session.merge(candidate.session);
-    if (merged === undefined) return undefined;
     return {
-      session: merged,
+      session: existing.session.merge(candidate.session),
       meta: rank(candidate.meta.source) > rank(existing.meta.source) ? candidate.meta : existing.meta,
+      storeId,
     };
+  }
+
+  /** The stored copy of a session that belongs to the event's sender (see InboundState.storeId). */
+  async #inboundForEvent(
+    roomId: string,
+    sessionId: string,
+    sender: string,
+    content: Record<string, unknown>,
+  ): Promise<InboundState | undefined> {
+    const claimedKey = typeof content.sender_key === 'string' ? content.sender_key : undefined;
+    const matches = (state: InboundState) =>
+      (claimedKey === undefined || state.meta.senderKey === claimedKey) &&
+      (state.meta.senderUserId === undefined || state.meta.senderUserId === sender);
+    const primary =
+      this.#inbound.get(this.#inboundKey(roomId, sessionId)) ?? (await this.#loadInbound(roomId, sessionId));
+    if (primary === undefined || matches(primary)) return primary;
+    // The first copy came from another device: look for the copy from the event's sender.
+    let senderKey = claimedKey;
+    if (senderKey === undefined && typeof content.device_id === 'string') {
+      senderKey = (await this.#knownDeviceById(sender, content.device_id))?.curve25519Key.toBase64();
+    }
+    const alternate =
+      senderKey === undefined ? undefined : await this.#loadInbound(roomId, alternateId(sessionId, senderKey));
+    if (alternate !== undefined && matches(alternate)) return alternate;
+    throw new DeviceError(
+      'EVENT_KEYS_MISMATCH',
+      "the room key for this session came from another device than the event's sender",
+    );
   }
 
   async #receiveRoomKey(
     content: Record<string, unknown>,
     senderKey: string,
     claimedEd25519: string,
-  ): Promise<{ roomId: string; sessionId: string; entry: InboundGroupSessionEntry | undefined } | undefined> {
+    senderUserId: string,
+  ): Promise<
+    { roomId: string; sessionId: string; storeId: string; entry: InboundGroupSessionEntry | undefined } | undefined
+  > {
     if (content.algorithm !== MEGOLM_ALGORITHM) return undefined;
     const roomId = requireString(content.room_id, 'content.room_id');
     const sessionId = requireString(content.session_id, 'content.session_id');
@@ -770,12 +853,23 @@ export class Device {
     if (session.sessionId !== sessionId) {
       throw new DeviceError('EVENT_INVALID', 'the m.room_key session_id does not match its session key');
     }
-    const candidate: InboundState = {
+    const chosen = await this.#mergeInbound({
       session,
-      meta: { roomId, senderKey, senderClaimedEd25519: claimedEd25519, source: 'room_key', forwardingChain: [] },
+      meta: {
+        roomId,
+        senderKey,
+        senderClaimedEd25519: claimedEd25519,
+        senderUserId,
+        source: 'room_key',
+        forwardingChain: [],
+      },
+    });
+    return {
+      roomId,
+      sessionId,
+      storeId: chosen?.storeId ?? sessionId,
+      entry: chosen === undefined ? undefined : this.#inboundEntry(chosen),
     };
-    const chosen = await this.#mergeInbound(candidate);
-    return { roomId, sessionId, entry: chosen === undefined ? undefined : this.#inboundEntry(chosen) };
   }
 
   async #loadOutbound(roomId: string): Promise<OutboundState | undefined> {
@@ -788,9 +882,12 @@ export class Device {
     }
     const { meta, pickle } = openRecord<OutboundMeta>(entry.record, OUTBOUND_GROUP_SCHEMA, this.#pickleKey);
     const session = GroupSession.fromPickle(pickle, this.#pickleKey);
+    const state: OutboundState = { session, meta: { ...meta, skipped: meta.skipped ?? 0 } };
     // Another process (or this one before a crash) may have used indices up to the reservation.
-    if (session.messageIndex < meta.reservedUntil) session.advanceTo(meta.reservedUntil);
-    const state = { session, meta };
+    if (session.messageIndex < meta.reservedUntil) {
+      state.meta = { ...state.meta, skipped: state.meta.skipped + (meta.reservedUntil - session.messageIndex) };
+      session.advanceTo(meta.reservedUntil);
+    }
     this.#outbound.set(roomId, state);
     return state;
   }
@@ -803,25 +900,47 @@ export class Device {
     };
   }
 
+  /**
+   * The session key to hand out: from the first index while nobody has the session (messages sent
+   * before the first share stay readable), from the current index once some device has it (a device
+   * added later does not get earlier messages).
+   */
+  #keyToShare(state: OutboundState): SessionKey {
+    if (state.meta.sharedWith.length === 0 && state.meta.initialKey !== undefined) {
+      return SessionKey.fromBase64(state.meta.initialKey);
+    }
+    return state.session.sessionKey();
+  }
+
+  /** Rotation counts messages sent, not indices: indices skipped by reloads do not count (no rotation on restart). */
   #needsRotation(state: OutboundState): boolean {
-    return (
-      state.session.messageIndex >= this.#rotationPeriodMsgs ||
-      this.#now() - state.meta.createdAt >= this.#rotationPeriodMs
-    );
+    const sent = state.session.messageIndex - state.meta.skipped;
+    return sent >= this.#rotationPeriodMsgs || this.#now() - state.meta.createdAt >= this.#rotationPeriodMs;
   }
 
   async #newOutbound(roomId: string, account: Account, changes: Batch): Promise<OutboundState> {
     const session = GroupSession.create();
-    const state: OutboundState = { session, meta: { createdAt: this.#now(), reservedUntil: 0, sharedWith: [] } };
+    const state: OutboundState = {
+      session,
+      meta: {
+        createdAt: this.#now(),
+        reservedUntil: 0,
+        skipped: 0,
+        sharedWith: [],
+        initialKey: session.sessionKey().toBase64(),
+      },
+    };
     const own: InboundState = {
       session: InboundGroupSession.fromSessionKey(session.sessionKey()),
       meta: {
         roomId,
         senderKey: account.curve25519Key.toBase64(),
         senderClaimedEd25519: account.ed25519Key.toBase64(),
+        senderUserId: this.userId,
         source: 'own',
         forwardingChain: [],
       },
+      storeId: session.sessionId,
     };
     this.#inbound.set(this.#inboundKey(roomId, session.sessionId), own);
     changes.inboundGroupSessions.push(this.#inboundEntry(own));
@@ -844,12 +963,10 @@ export class Device {
       const account = this.#account ?? (await this.#loadAccount());
       const changes = new Batch();
       let state = this.#outbound.get(roomId) ?? (await this.#loadOutbound(roomId));
-      let fresh = false;
-      if (state === undefined || this.#needsRotation(state)) {
-        state = await this.#newOutbound(roomId, account, changes);
-        fresh = true;
-      }
-      const sessionKey = fresh ? state.session.sessionKey() : undefined;
+      if (state === undefined || this.#needsRotation(state)) state = await this.#newOutbound(roomId, account, changes);
+      // Until shareRoomKey has recorded a recipient, the caller must still share the key: say so on
+      // every message (also after a retry whose first attempt created the session and then failed).
+      const sessionKey = state.meta.sharedWith.length === 0 ? this.#keyToShare(state) : undefined;
       const index = state.session.messageIndex;
       const ciphertext = state.session.encrypt(JSON.stringify({ type: eventType, content, room_id: roomId }));
       if (index >= state.meta.reservedUntil) {
@@ -891,10 +1008,13 @@ export class Device {
   }
 
   /**
-   * Shares the room's current outbound session with the devices that do not have it yet, as
-   * Olm-encrypted `m.room_key` to-device messages. Devices without an Olm session are returned in
-   * `missingSessions` unless a claimed one-time key is given for them in `oneTimeKeys`
-   * (keyed by Curve25519 key). Starts an outbound session when the room has none.
+   * Shares the room's current outbound session, as Olm-encrypted `m.room_key` to-device messages,
+   * with the devices that do not have it yet. Recipients stay pending until the caller confirms
+   * with `markRoomKeySent` that the messages went out; a pending device gets a fresh message on
+   * the next call (so a lost /sendToDevice or a failed commit never leaves a member without the
+   * key). Devices without an Olm session are returned in `missingSessions` unless a claimed
+   * one-time key is given for them in `oneTimeKeys` (keyed by Curve25519 key). Starts an outbound
+   * session when the room has none or the current one is due for rotation.
    */
   async shareRoomKey(
     roomId: string,
@@ -906,8 +1026,9 @@ export class Device {
       const changes = new Batch();
       let state = await this.#loadOutbound(roomId);
       if (state === undefined || this.#needsRotation(state)) state = await this.#newOutbound(roomId, account, changes);
-      const shared = new Set(state.meta.sharedWith.map((s) => s.device));
-      const sessionKey = state.session.sessionKey();
+      const sent = new Set(state.meta.sharedWith.filter((s) => s.sent).map((s) => s.device));
+      const sessionKey = this.#keyToShare(state);
+      const firstIndex = sessionKey.index;
       const roomKey: RoomKeyContent = {
         algorithm: MEGOLM_ALGORITHM,
         room_id: roomId,
@@ -916,10 +1037,10 @@ export class Device {
       };
       const messages: ToDeviceMessage[] = [];
       const missingSessions: DeviceInfo[] = [];
-      const newlyShared: { device: string; index: number }[] = [];
+      const pending = new Map(state.meta.sharedWith.map((s) => [s.device, s]));
       for (const device of devices) {
         const label = deviceLabel(device);
-        if (shared.has(label)) continue;
+        if (sent.has(label)) continue;
         const key = device.curve25519Key.toBase64();
         const has = (await this.#sessionsWith(key)).length > 0;
         const otk = oneTimeKeys.get(key);
@@ -929,18 +1050,42 @@ export class Device {
         }
         const content = await this.#encryptOlm(device, 'm.room_key', { ...roomKey }, otk, changes);
         messages.push({ recipient: device, type: 'm.room.encrypted', content });
-        newlyShared.push({ device: label, index: state.session.messageIndex });
-        shared.add(label);
+        pending.set(label, { device: label, index: firstIndex, sent: false });
       }
       state.meta = {
         ...state.meta,
-        sharedWith: [...state.meta.sharedWith, ...newlyShared],
+        sharedWith: [...pending.values()],
         reservedUntil: Math.max(state.meta.reservedUntil, state.session.messageIndex),
       };
       changes.outboundGroupSessions.push(this.#outboundEntry(roomId, state));
       await this.#commit(changes);
       this.#outbound.set(roomId, state);
       return { messages, missingSessions };
+    });
+  }
+
+  /**
+   * Records that the `m.room_key` messages from `shareRoomKey` reached the homeserver (call after
+   * /sendToDevice succeeded), so later calls do not send them again.
+   */
+  async markRoomKeySent(roomId: string, recipients: readonly (DeviceInfo | ToDeviceMessage)[]): Promise<void> {
+    await this.#run(async () => {
+      const state = await this.#loadOutbound(roomId);
+      if (state === undefined) return;
+      const labels = new Set(recipients.map((r) => deviceLabel('recipient' in r ? r.recipient : r)));
+      let changed = false;
+      const sharedWith = state.meta.sharedWith.map((s) => {
+        if (s.sent || !labels.has(s.device)) return s;
+        changed = true;
+        return { ...s, sent: true };
+      });
+      if (!changed) return;
+      state.meta = {
+        ...state.meta,
+        sharedWith,
+        reservedUntil: Math.max(state.meta.reservedUntil, state.session.messageIndex),
+      };
+      await this.#commit({ outboundGroupSessions: [this.#outboundEntry(roomId, state)] });
     });
   }
 
@@ -953,6 +1098,7 @@ export class Device {
     if (!isObject(event) || !isObject(event.content)) throw new DeviceError('EVENT_INVALID', 'not an event object');
     const room = roomId ?? requireString(event.room_id, 'room_id');
     const eventId = requireString(event.event_id, 'event_id');
+    const sender = requireString(event.sender, 'sender');
     const timestamp = typeof event.origin_server_ts === 'number' ? event.origin_server_ts : 0;
     const content = event.content;
     if (content.algorithm !== MEGOLM_ALGORITHM) {
@@ -961,12 +1107,9 @@ export class Device {
     const sessionId = requireString(content.session_id, 'content.session_id');
     const message = MegolmMessage.fromBase64(requireString(content.ciphertext, 'content.ciphertext'));
     return this.#run(async () => {
-      const state = this.#inbound.get(this.#inboundKey(room, sessionId)) ?? (await this.#loadInbound(room, sessionId));
+      const state = await this.#inboundForEvent(room, sessionId, sender, content);
       if (state === undefined) {
         throw new DeviceError('ROOM_KEY_UNKNOWN', 'unable to decrypt: the room key for this session has not arrived');
-      }
-      if (typeof content.sender_key === 'string' && content.sender_key !== state.meta.senderKey) {
-        throw new DeviceError('EVENT_KEYS_MISMATCH', 'the event names another sender key than the room key came from');
       }
       const { plaintext, messageIndex } = state.session.decrypt(message);
       const payload = parseJsonObject(utf8Decode(plaintext));
@@ -1032,7 +1175,7 @@ export class Device {
       const entries: InboundGroupSessionEntry[] = [];
       const states: InboundState[] = [];
       for (const key of keys) {
-        let candidate: InboundState;
+        let candidate: Omit<InboundState, 'storeId'>;
         try {
           if (key.algorithm !== MEGOLM_ALGORITHM) continue;
           const session = InboundGroupSession.import(ExportedSessionKey.fromBase64(key.session_key));
@@ -1057,7 +1200,7 @@ export class Device {
         states.push(chosen);
       }
       if (entries.length > 0) await this.#commit({ inboundGroupSessions: entries });
-      for (const s of states) this.#inbound.set(this.#inboundKey(s.meta.roomId, s.session.sessionId), s);
+      for (const s of states) this.#inbound.set(this.#inboundKey(s.meta.roomId, s.storeId), s);
       return entries.length;
     });
   }

@@ -44,13 +44,25 @@ export function openRecord<M>(
 /** Metadata of an inbound group session. */
 export interface InboundMeta {
   readonly roomId: string;
-  /** Curve25519 key of the device that created the session (the Olm session it came over). */
+  /** Curve25519 key of the device the session came from (the Olm session it arrived over). */
   readonly senderKey: string;
   /** The Ed25519 key that device claimed. */
   readonly senderClaimedEd25519: string | undefined;
+  /** The user that device belongs to, as the homeserver named it on the to-device event (when known). */
+  readonly senderUserId?: string | undefined;
   /** 'room_key' (from its creator over Olm), 'own' (we created it), 'import', 'forwarded'. */
   readonly source: 'room_key' | 'own' | 'import' | 'forwarded';
   readonly forwardingChain: readonly string[];
+}
+
+/** One device an outbound session was shared with. */
+export interface SharedWith {
+  /** `userId|deviceId|curve25519`. */
+  readonly device: string;
+  /** The first message index the device can decrypt. */
+  readonly index: number;
+  /** False until the caller confirms the to-device message went out (`markRoomKeySent`). */
+  readonly sent: boolean;
 }
 
 /** Metadata of an outbound group session. */
@@ -58,6 +70,12 @@ export interface OutboundMeta {
   readonly createdAt: number;
   /** Indices below this may have been used by some process: a reload starts here (no index reuse). */
   readonly reservedUntil: number;
-  /** `userId|deviceId|curve25519` of every device the key was shared with, and the index it got. */
-  readonly sharedWith: readonly { readonly device: string; readonly index: number }[];
+  /** Indices skipped by reloads (never used for a message): they do not count towards rotation. */
+  readonly skipped: number;
+  readonly sharedWith: readonly SharedWith[];
+  /**
+   * The signed session key at the session's first index (base64). While nobody has the session,
+   * this is what is shared, so messages encrypted before the first share stay readable.
+   */
+  readonly initialKey?: string;
 }

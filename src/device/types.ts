@@ -100,7 +100,7 @@ export interface RoomEncryptionResult {
   readonly content: MegolmEncryptedContent;
   readonly sessionId: string;
   readonly messageIndex: number;
-  /** Present when this message started a new outbound session: share it before sending. */
+  /** Present while the session has not been shared through `shareRoomKey` yet: share it before sending. */
   readonly newRoomKey?: RoomKeyContent;
 }
 

@@ -89,7 +89,7 @@ describe('room events between Devices', () => {
     expect(content.sender_key).toBe(aliceKeys.curve25519.toBase64());
   });
 
-  it('the newRoomKey of the first message opens every message of its session (checked with a bare Megolm session)', async () => {
+  it('newRoomKey (carried until the key is shared, from the first index) opens every message of its session (checked with a bare Megolm session)', async () => {
     const { alice } = await world();
     const results: RoomEncryptionResult[] = [];
     for (let n = 0; n < 3; n++) results.push(await alice.device.encryptRoomEvent(ROOM, 'm.room.message', { n }));
@@ -100,7 +100,9 @@ describe('room events between Devices', () => {
       session_id: results[0]!.sessionId,
       session_key: key.session_key,
     });
-    expect(results[1]!.newRoomKey).toBeUndefined();
+    // Until the key is shared, every message carries it, still from the first index.
+    expect(results[1]!.newRoomKey).toEqual(key);
+    expect(results[2]!.newRoomKey).toEqual(key);
     for (const [n, r] of results.entries()) {
       const opened = openWithSessionKey(key.session_key, r.content.ciphertext);
       expect(opened).toEqual({ payload: { type: 'm.room.message', content: { n }, room_id: ROOM }, messageIndex: n });
@@ -109,21 +111,19 @@ describe('room events between Devices', () => {
 });
 
 describe('rotation', () => {
-  it('after rotationPeriodMsgs messages, with newRoomKey set exactly on the first message of each session', async () => {
-    const { alice } = await world({ device: { rotationPeriodMsgs: 3 } });
+  it('after rotationPeriodMsgs messages; newRoomKey names the session of each message until shared', async () => {
+    const { alice, bobInfo } = await world({ device: { rotationPeriodMsgs: 3 } });
     const results: RoomEncryptionResult[] = [];
     for (let n = 0; n < 8; n++) results.push(await alice.device.encryptRoomEvent(ROOM, 'm.room.message', { n }));
     expect(results.map((r) => r.messageIndex)).toEqual([0, 1, 2, 0, 1, 2, 0, 1]);
-    expect(results.map((r) => r.newRoomKey !== undefined)).toEqual([
-      true,
-      false,
-      false,
-      true,
-      false,
-      false,
-      true,
-      false,
-    ]);
+    expect(results.every((r) => r.newRoomKey?.session_id === r.sessionId)).toBe(true);
+    // Once shareRoomKey has recorded a recipient, messages stop carrying the key.
+    await alice.device.shareRoomKey(
+      ROOM,
+      [bobInfo],
+      new Map([[bobInfo.curve25519Key.toBase64(), alice.claim(bobInfo)]]),
+    );
+    expect((await alice.device.encryptRoomEvent(ROOM, 'm.room.message', { n: 8 })).newRoomKey).toBeUndefined();
     const sessions = results.map((r) => r.sessionId);
     expect(new Set(sessions).size).toBe(3);
     expect(sessions[0]).toBe(sessions[2]);
@@ -143,7 +143,7 @@ describe('rotation', () => {
     const r2 = await at(1000);
     const r3 = await at(1500);
     const r4 = await at(2000);
-    expect([r0, r1, r2, r3, r4].map((r) => r.newRoomKey !== undefined)).toEqual([true, false, true, false, true]);
+    expect([r0, r1, r2, r3, r4].map((r) => r.messageIndex)).toEqual([0, 1, 0, 1, 0]);
     expect(r1.sessionId).toBe(r0.sessionId);
     expect(r2.sessionId).not.toBe(r1.sessionId);
     expect(r3.sessionId).toBe(r2.sessionId);
@@ -153,7 +153,9 @@ describe('rotation', () => {
     const r5 = await alice.device.encryptRoomEvent(ROOM, 'm.room.message', {});
     expect(r5.sessionId).toBe(r4.sessionId);
     clock.now = 1_000_000 + 3000;
-    expect((await alice.device.encryptRoomEvent(ROOM, 'm.room.message', {})).newRoomKey).toBeDefined();
+    const r6 = await alice.device.encryptRoomEvent(ROOM, 'm.room.message', {});
+    expect(r6.sessionId).not.toBe(r5.sessionId);
+    expect(r6.messageIndex).toBe(0);
   });
 
   it('shareRoomKey past the age limit starts (and shares) a new session', async () => {
@@ -194,7 +196,8 @@ describe('rotation', () => {
       await alice.reopen();
       const next = await alice.device.encryptRoomEvent(ROOM, 'm.room.message', {});
       expect(next.sessionId).toBe(first.sessionId);
-      expect(next.newRoomKey).toBeUndefined();
+      // Never shared: the key (from the first index) is still carried, for the same session.
+      expect(next.newRoomKey).toEqual(first.newRoomKey);
     }
   });
 });
@@ -214,7 +217,12 @@ describe('shareRoomKey', () => {
     expect(withBob.messages.map((m) => m.recipient.deviceId)).toEqual(['BOBDEV']);
     expect(withBob.missingSessions.map((d) => d.deviceId)).toEqual(['CAROLDEV']);
     expect(Object.values(withBob.messages[0]!.content.ciphertext)[0]!.type).toBe(0);
-    alice.server.sendMessages(ALICE, withBob.messages);
+    // Not confirmed sent yet: Bob stays pending, and a second call makes him a fresh message.
+    const pending = await alice.device.shareRoomKey(ROOM, [bobInfo]);
+    expect(pending.messages.map((m) => m.recipient.deviceId)).toEqual(['BOBDEV']);
+    expect(Object.values(pending.messages[0]!.content.ciphertext)[0]!.type).toBe(0);
+    alice.server.sendMessages(ALICE, pending.messages);
+    await alice.device.markRoomKeySent(ROOM, pending.messages);
     // Again: Bob already has it.
     const again = await alice.device.shareRoomKey(ROOM, [bobInfo]);
     expect(again).toEqual({ messages: [], missingSessions: [] });

@@ -160,6 +160,8 @@ export class DeviceClient {
       messages = [...messages, ...second.messages];
     }
     this.server.sendMessages(this.userId, messages);
+    // As a client does once /sendToDevice returned: the recipients now have the key.
+    await this.device.markRoomKeySent(roomId, messages);
     return messages;
   }
 
