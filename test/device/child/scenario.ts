@@ -108,11 +108,18 @@ async function shareAndDeliver(s: ScenarioState, sender: Member): Promise<void> 
     checkEqual(decrypted.roomKey?.roomId, ROOM, 'the room key is for the room');
     checkEqual(decrypted.roomKey?.isNew, true, 'the room key is new to the recipient');
   }
+  // Until the caller confirms the messages went out, the recipients stay pending and get the key again.
+  const resent = await sender.device.shareRoomKey(
+    ROOM,
+    others.map((m) => m.info),
+  );
+  checkEqual(resent.messages.length, others.length, 'unconfirmed recipients get the key again');
+  await sender.device.markRoomKeySent(ROOM, messages);
   const again = await sender.device.shareRoomKey(
     ROOM,
     others.map((m) => m.info),
   );
-  checkEqual([again.messages.length, again.missingSessions.length], [0, 0], 'a second share sends nothing');
+  checkEqual([again.messages.length, again.missingSessions.length], [0, 0], 'once confirmed, a share sends nothing');
 }
 
 async function post(s: ScenarioState, sender: Member, body: string): Promise<Posted> {
