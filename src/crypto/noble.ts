@@ -10,7 +10,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
-import { signExpandedNoble } from './noble-expanded.js';
+import { bytesToNumberLE, concat, signExpandedNoble } from './noble-expanded.js';
 import { checkPkcs7 } from './padding.js';
 import { hmacSha256, sha256 } from './sha256.js';
 
@@ -81,8 +81,19 @@ export const nobleBackend: CryptoBackend = {
     return signExpandedNoble(scalar, prefix, publicKey, message);
   },
   ed25519Verify(publicKey, _cache, message, signature) {
+    // noble's verify checks the cofactored equation [8][S]B = [8]R + [8][k]A, which accepts
+    // signatures that OpenSSL and ed25519-dalek's verify_strict (vodozemac) refuse. Check the
+    // cofactorless RFC 8032 equation [S]B = R + [k]A instead, on strictly decoded points.
     try {
-      return ed25519.verify(signature, message, publicKey, { zip215: false });
+      const { Point } = ed25519;
+      const A = Point.fromBytes(publicKey, false);
+      const R = Point.fromBytes(signature.subarray(0, 32), false);
+      const S = bytesToNumberLE(signature.subarray(32, 64));
+      if (S >= Point.Fn.ORDER) return false;
+      const k = Point.Fn.create(bytesToNumberLE(sha512(concat(signature.subarray(0, 32), publicKey, message))));
+      const left = Point.BASE.multiplyUnsafe(S);
+      const right = R.add(A.multiplyUnsafe(k));
+      return left.equals(right);
     } catch {
       return false;
     }
