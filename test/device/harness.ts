@@ -31,15 +31,24 @@ export interface Target {
   readonly target: string;
 }
 
-/** A SQLite file in a fresh temp dir and the global setup's PostgreSQL database; `dispose` removes the dir. */
+/**
+ * A SQLite file in a fresh temp dir and the global setup's PostgreSQL database; `dispose` removes the dir.
+ * The dir is made on first use, so a run that filters out every test leaves nothing behind.
+ */
 export function targets(label: string): { list: Target[]; dispose(): void } {
-  const dir = mkdtempSync(join(tmpdir(), `triturus-device-${label}-`));
+  let dir: string | undefined;
+  const sqlite = {
+    backend: 'sqlite' as const,
+    get target(): string {
+      dir ??= mkdtempSync(join(tmpdir(), `triturus-device-${label}-`));
+      return join(dir, 'device.db');
+    },
+  };
   return {
-    list: [
-      { backend: 'sqlite', target: join(dir, 'device.db') },
-      { backend: 'postgres', target: inject('postgresUrl') },
-    ],
-    dispose: () => rmSync(dir, { recursive: true, force: true }),
+    list: [sqlite, { backend: 'postgres', target: inject('postgresUrl') }],
+    dispose: () => {
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
