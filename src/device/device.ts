@@ -159,6 +159,8 @@ export class Device {
   readonly #now: () => number;
 
   #token: LeaseToken | undefined;
+  /** Local clock (ms) by which the lease has lapsed for sure. */
+  #leaseDeadline = 0;
   #account: Account | undefined;
   readonly #olm = new Map<string, OlmState[]>();
   readonly #inbound = new Map<string, InboundState | null>();
@@ -235,12 +237,12 @@ export class Device {
   // -------------------------------------------------------------------------------------------
   // Operation plumbing: one at a time, under the lease, retried once on a lost lease.
 
-  /** Runs operations one at a time (a small mutex: the uncontended path adds no promise hops). */
-  async #run<T>(operation: () => Promise<T>): Promise<T> {
+  /** One operation at a time (a small mutex: the uncontended path adds no promise hops). */
+  async #exclusive<T>(operation: () => Promise<T>): Promise<T> {
     if (this.#busy) await new Promise<void>((resolve) => this.#waiting.push(resolve));
     this.#busy = true;
     try {
-      return await this.#runExclusive(operation);
+      return await operation();
     } finally {
       const next = this.#waiting.shift();
       if (next === undefined) this.#busy = false;
@@ -248,7 +250,12 @@ export class Device {
     }
   }
 
-  async #runExclusive<T>(operation: () => Promise<T>): Promise<T> {
+  /** Runs an operation exclusively and under the lease, retried once on fresh state if the lease was lost. */
+  #run<T>(operation: () => Promise<T>): Promise<T> {
+    return this.#exclusive(() => this.#runUnderLease(operation));
+  }
+
+  async #runUnderLease<T>(operation: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreError('STORE_CLOSED', 'this device is closed');
     for (let attempt = 0; ; attempt++) {
       try {
@@ -264,23 +271,39 @@ export class Device {
       } finally {
         if (this.#releaseAfterEach && this.#token !== undefined) {
           await this.#store.releaseLease(this.#token).catch(() => undefined);
-          this.#token = { ...this.#token, expiresAt: 0 };
+          this.#leaseDeadline = 0;
         }
       }
     }
   }
 
+  /**
+   * True while at least half the lease is left. Judged on the local clock from the moment before
+   * the lease was requested (the store may stamp leases with another clock, e.g. PostgreSQL's).
+   */
   #leaseIsFresh(): boolean {
-    const token = this.#token;
-    return token !== undefined && token.expiresAt - Date.now() > this.#leaseDurationMs / 2;
+    return this.#token !== undefined && this.#leaseDeadline - Date.now() > this.#leaseDurationMs / 2;
+  }
+
+  /**
+   * For output released without a commit (a commit is fenced by the store itself): refuses it if
+   * the lease may have lapsed during the operation, since another process could have taken over
+   * (and, say, rotated the room key). The operation is then retried on fresh state.
+   */
+  #checkLeaseStillHeld(): void {
+    if (this.#token === undefined || Date.now() >= this.#leaseDeadline) {
+      throw new StoreError('STORE_LEASE_LOST', 'the lease may have lapsed during the operation; nothing was released');
+    }
   }
 
   async #renewLease(): Promise<void> {
     const token = this.#token;
+    const started = Date.now();
     const next = await acquireLease(this.#store, this.#holder, {
       durationMs: this.#leaseDurationMs,
       timeoutMs: this.#leaseTimeoutMs,
     });
+    this.#leaseDeadline = started + this.#leaseDurationMs;
     // A new generation means another holder may have written: nothing cached can be trusted.
     if (token === undefined || next.generation !== token.generation) this.#dropCaches();
     this.#token = next;
@@ -313,17 +336,22 @@ export class Device {
 
   /** Releases the lease and forgets cached secrets. The store itself stays open (the caller owns it). */
   async close(): Promise<void> {
-    await this.#run(async () => {
-      // A clean close records each outbound session's exact index, so a reopen continues there
-      // instead of skipping the rest of the reserved block (skipped indices are harmless but waste).
-      const changes = new Batch();
-      for (const [roomId, state] of this.#outbound) {
-        if (state !== null && state.session.messageIndex < state.meta.reservedUntil) {
-          state.meta = { ...state.meta, reservedUntil: state.session.messageIndex };
-          changes.outboundGroupSessions.push(this.#outboundEntry(roomId, state));
+    // Waits for a running operation, but not for the lease: closing must work while another
+    // process holds it.
+    await this.#exclusive(async () => {
+      if (this.#closed) return;
+      if (this.#leaseIsFresh()) {
+        // A clean close records each outbound session's exact index, so a reopen continues there
+        // instead of skipping the rest of the reserved block (skipped indices are harmless but waste).
+        const changes = new Batch();
+        for (const [roomId, state] of this.#outbound) {
+          if (state !== null && state.session.messageIndex < state.meta.reservedUntil) {
+            state.meta = { ...state.meta, reservedUntil: state.session.messageIndex };
+            changes.outboundGroupSessions.push(this.#outboundEntry(roomId, state));
+          }
         }
+        if (!changes.empty) await this.#commit(changes).catch(() => undefined);
       }
-      if (!changes.empty) await this.#commit(changes).catch(() => undefined);
       this.#closed = true;
       this.#dropCaches();
       if (this.#token !== undefined) await this.#store.releaseLease(this.#token).catch(() => undefined);
@@ -974,6 +1002,7 @@ export class Device {
         changes.outboundGroupSessions.push(this.#outboundEntry(roomId, state));
       }
       if (!changes.empty) await this.#commit(changes);
+      else this.#checkLeaseStillHeld();
       this.#outbound.set(roomId, state);
       return {
         content: {

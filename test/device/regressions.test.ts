@@ -43,6 +43,20 @@ describe('Device regressions', () => {
     await opened.close();
   });
 
+  it('close() works while another process holds the lease: the device is closed and unusable', async () => {
+    const database = new MemoryDatabase();
+    const scope = scopeOf(ALICE, 'ALICEDEV');
+    const options = { userId: ALICE, deviceId: 'ALICEDEV', pickleKey: crypto.getRandomValues(new Uint8Array(32)) };
+    await (await Device.create(database.open(scope), options)).close();
+    // With no patience for the lease (leaseTimeoutMs 0), a close that needed it would fail at once.
+    const first = await Device.open(database.open(scope), { ...options, leaseDurationMs: 50, leaseTimeoutMs: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const second = await Device.open(database.open(scope), { ...options, leaseDurationMs: 10_000 });
+    await first.close();
+    expect(await codeOf(first.identityKeys())).toBe('STORE_CLOSED');
+    await second.close();
+  });
+
   it('restarts, clean or not, do not count towards the message rotation limit', async () => {
     const { alice } = await world({ rotationPeriodMsgs: 10 });
     const first = await alice.device.encryptRoomEvent(ROOM, 'm.room.message', { n: 0 });
