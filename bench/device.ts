@@ -19,7 +19,7 @@ import { Device, type EncryptedRoomEvent } from '../src/device/index.js';
 import type { KeyStore } from '../src/store/index.js';
 import { MemoryStore } from '../src/store/memory.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { type Case, type CaseResult, runCases } from './harness.js';
+import type { BenchModule, Case } from './harness.js';
 
 const ROOM = '!bench:example.org';
 const CONTENT = { msgtype: 'm.text', body: 'x'.repeat(100) };
@@ -32,6 +32,20 @@ async function openStore(kind: 'memory' | 'sqlite', name: string): Promise<KeySt
   const dir = mkdtempSync(join(tmpdir(), 'triturus-bench-'));
   dirs.push(dir);
   return SqliteStore.open({ path: join(dir, 'device.sqlite'), scope: name });
+}
+
+/** A sender whose room key is already shared with one member, as in a real room (no newRoomKey). */
+async function sender(kind: 'memory' | 'sqlite'): Promise<Device> {
+  const alice = await device(kind, 'alice');
+  const bob = await device('memory', 'bob');
+  await bob.generateOneTimeKeys(1);
+  const upload = await bob.keysForUpload(true);
+  const [bobInfo] = await alice.trackDevices([upload.device_keys as Record<string, unknown>]);
+  const claimed = Object.values(upload.one_time_keys)[0] as Record<string, unknown>;
+  const oneTimeKey = Device.oneTimeKeyFromClaim(bobInfo!, { 'signed_curve25519:AAAAAAAAAAA': claimed });
+  const shared = await alice.shareRoomKey(ROOM, [bobInfo!], new Map([[bobInfo!.curve25519Key.toBase64(), oneTimeKey]]));
+  await alice.markRoomKeySent(ROOM, shared.messages);
+  return alice;
 }
 
 async function device(kind: 'memory' | 'sqlite', user: string): Promise<Device> {
@@ -114,8 +128,7 @@ export const deviceCases: Case[] = [
     async: true,
     skipNoble: true,
     triturus: async () => {
-      const alice = await device('memory', 'alice');
-      await alice.encryptRoomEvent(ROOM, 'm.room.message', CONTENT);
+      const alice = await sender('memory');
       return () => alice.encryptRoomEvent(ROOM, 'm.room.message', CONTENT);
     },
     reference: async () => (await machineEncryptor()).encrypt,
@@ -130,19 +143,18 @@ export const deviceCases: Case[] = [
   },
   {
     name: 'encryptRoomEvent 100 B (SQLite store)',
-    target: 1.0,
+    target: undefined, // the issue sets targets for the memory store; SQLite syncs every commit to disk
     async: true,
     skipNoble: true,
     triturus: async () => {
-      const alice = await device('sqlite', 'alice');
-      await alice.encryptRoomEvent(ROOM, 'm.room.message', CONTENT);
+      const alice = await sender('sqlite');
       return () => alice.encryptRoomEvent(ROOM, 'm.room.message', CONTENT);
     },
     reference: async () => (await machineEncryptor()).encrypt,
   },
   {
     name: 'decryptRoomEvent 100 B (SQLite store)',
-    target: 1.0,
+    target: undefined, // the issue sets targets for the memory store; SQLite syncs every commit to disk
     async: true,
     skipNoble: true,
     triturus: () => triturusDecrypt('sqlite'),
@@ -150,11 +162,15 @@ export const deviceCases: Case[] = [
   },
 ];
 
-export async function runDevice(): Promise<CaseResult[]> {
-  await initAsync();
-  try {
-    return await runCases(deviceCases, 'OlmMachine');
-  } finally {
+export const deviceModule: BenchModule = {
+  name: 'device',
+  title: 'Device (store-backed room events)',
+  reference: 'OlmMachine',
+  init: async () => {
+    await initAsync();
+  },
+  cases: deviceCases,
+  cleanup: () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  }
-}
+  },
+};

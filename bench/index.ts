@@ -1,37 +1,23 @@
 /**
- * `npm run bench [-- olm megolm ...]`: runs the benchmark modules and prints markdown tables.
+ * `npm run bench [-- olm megolm device]`: runs the benchmark modules and prints markdown tables.
  * With no module named, runs them all and rewrites bench/RESULTS.md.
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { runDevice } from './device.js';
-import type { CaseResult } from './harness.js';
-import { table } from './harness.js';
-import { runMegolm } from './megolm.js';
-import { runOlm } from './olm.js';
+import { deviceModule } from './device.js';
+import { type BenchModule, runModules, table } from './harness.js';
+import { megolmModule } from './megolm.js';
+import { olmModule } from './olm.js';
 
-interface Module {
-  readonly title: string;
-  readonly reference: string;
-  readonly run: () => Promise<CaseResult[]>;
-}
-
-const modules: Record<string, Module> = {
-  olm: { title: 'Olm (accounts and 1:1 sessions)', reference: 'libolm', run: runOlm },
-  megolm: { title: 'Megolm (group sessions)', reference: 'libolm', run: runMegolm },
-  device: { title: 'Device (store-backed room events)', reference: 'OlmMachine', run: runDevice },
-};
+const modules: readonly BenchModule[] = [olmModule, megolmModule, deviceModule];
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const selected = wanted.length === 0 ? Object.keys(modules) : wanted;
-const sections: string[] = [];
-for (const name of selected) {
-  const module = modules[name];
-  if (module === undefined) throw new Error(`unknown bench module ${name}; known: ${Object.keys(modules).join(', ')}`);
-  console.log(`\n## ${module.title}\n`);
-  const results = await module.run();
-  sections.push(table(module.title, module.reference, results));
-}
+const unknown = wanted.filter((w) => !modules.some((m) => m.name === w));
+if (unknown.length > 0)
+  throw new Error(`unknown bench module ${unknown.join(', ')}; known: ${modules.map((m) => m.name).join(', ')}`);
+const selected = wanted.length === 0 ? modules : modules.filter((m) => wanted.includes(m.name));
+const results = await runModules(selected);
+const sections = selected.map((m) => table(m.title, m.reference, results.get(m.name) ?? []));
 const header = [
   '# Benchmark results',
   '',

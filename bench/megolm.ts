@@ -10,7 +10,7 @@ import Olm, {
   type OlmImpl,
 } from '@towns-protocol/olm';
 import { GroupSession, InboundGroupSession, MegolmMessage, SessionKey } from '../src/index.js';
-import { type Case, type CaseResult, runCases } from './harness.js';
+import type { BenchModule, Case } from './harness.js';
 
 const PLAINTEXT = 'x'.repeat(100);
 const PLAINTEXT_4K = 'y'.repeat(4096);
@@ -198,7 +198,12 @@ export const megolmCases: Case[] = cases.map((c) => ({
   reference: () => warm(c.reference()),
 }));
 
-export async function runMegolm(): Promise<CaseResult[]> {
-  olm = await Olm.initAsync();
-  return runCases(megolmCases, 'libolm');
-}
+export const megolmModule: BenchModule = {
+  name: 'megolm',
+  title: 'Megolm (group sessions)',
+  reference: 'libolm',
+  init: async () => {
+    olm = await Olm.initAsync();
+  },
+  cases: megolmCases,
+};

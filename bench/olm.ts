@@ -1,7 +1,7 @@
 /** Olm: triturus against libolm (@towns-protocol/olm, WASM) in one process. */
 import Olm, { type Account as LibolmAccount, type Session as LibolmSession, type OlmImpl } from '@towns-protocol/olm';
 import { Account, type Curve25519PublicKey, type PreKeyMessage, Session, SessionConfig } from '../src/index.js';
-import { type Case, type CaseResult, runCases } from './harness.js';
+import type { BenchModule, Case } from './harness.js';
 
 const PLAINTEXT = 'x'.repeat(100);
 const PICKLE_KEY = new Uint8Array(32).fill(7);
@@ -226,7 +226,12 @@ export const olmCases: Case[] = [
   },
 ];
 
-export async function runOlm(): Promise<CaseResult[]> {
-  olm = await Olm.initAsync();
-  return runCases(olmCases, 'libolm');
-}
+export const olmModule: BenchModule = {
+  name: 'olm',
+  title: 'Olm (accounts and 1:1 sessions)',
+  reference: 'libolm',
+  init: async () => {
+    olm = await Olm.initAsync();
+  },
+  cases: olmCases,
+};

@@ -100,6 +100,8 @@ function alternateId(sessionId: string, senderKey: string): string {
 interface OutboundState {
   readonly session: GroupSession;
   meta: OutboundMeta;
+  /** `meta.initialKey` decoded once (decoding verifies its signature, ~100 µs). */
+  initialKey?: SessionKey;
 }
 
 /** The changes one operation collects before its single commit. */
@@ -113,7 +115,15 @@ class Batch {
   readonly values: { key: string; value: string | null }[] = [];
 
   get empty(): boolean {
-    return this.account === undefined && Object.values(this.toChanges()).length === 0;
+    return (
+      this.account === undefined &&
+      this.olmSessions.length === 0 &&
+      this.inboundGroupSessions.length === 0 &&
+      this.outboundGroupSessions.length === 0 &&
+      this.removeOutboundGroupSessions.length === 0 &&
+      this.replays.length === 0 &&
+      this.values.length === 0
+    );
   }
 
   toChanges(): StoreChanges {
@@ -250,30 +260,37 @@ export class Device {
     }
   }
 
-  /** Runs an operation exclusively and under the lease, retried once on fresh state if the lease was lost. */
-  #run<T>(operation: () => Promise<T>): Promise<T> {
-    return this.#exclusive(() => this.#runUnderLease(operation));
-  }
-
-  async #runUnderLease<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new StoreError('STORE_CLOSED', 'this device is closed');
-    for (let attempt = 0; ; attempt++) {
-      try {
-        if (!this.#leaseIsFresh()) await this.#renewLease();
-        return await operation();
-      } catch (error) {
-        this.#dropCaches();
-        if (error instanceof StoreError && error.code === 'STORE_LEASE_LOST' && attempt === 0) {
-          this.#token = undefined;
-          continue;
-        }
-        throw error;
-      } finally {
-        if (this.#releaseAfterEach && this.#token !== undefined) {
-          await this.#store.releaseLease(this.#token).catch(() => undefined);
-          this.#leaseDeadline = 0;
+  /**
+   * Runs an operation exclusively and under the lease, retried once on fresh state if the lease was
+   * lost. One async frame around the operation (this is on every message's path).
+   */
+  async #run<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#busy) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#busy = true;
+    try {
+      if (this.#closed) throw new StoreError('STORE_CLOSED', 'this device is closed');
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (!this.#leaseIsFresh()) await this.#renewLease();
+          return await operation();
+        } catch (error) {
+          this.#dropCaches();
+          if (error instanceof StoreError && error.code === 'STORE_LEASE_LOST' && attempt === 0) {
+            this.#token = undefined;
+            continue;
+          }
+          throw error;
+        } finally {
+          if (this.#releaseAfterEach && this.#token !== undefined) {
+            await this.#store.releaseLease(this.#token).catch(() => undefined);
+            this.#leaseDeadline = 0;
+          }
         }
       }
+    } finally {
+      const next = this.#waiting.shift();
+      if (next === undefined) this.#busy = false;
+      else next();
     }
   }
 
@@ -935,7 +952,8 @@ export class Device {
    */
   #keyToShare(state: OutboundState): SessionKey {
     if (state.meta.sharedWith.length === 0 && state.meta.initialKey !== undefined) {
-      return SessionKey.fromBase64(state.meta.initialKey);
+      state.initialKey ??= SessionKey.fromBase64(state.meta.initialKey);
+      return state.initialKey;
     }
     return state.session.sessionKey();
   }
@@ -948,6 +966,7 @@ export class Device {
 
   async #newOutbound(roomId: string, account: Account, changes: Batch): Promise<OutboundState> {
     const session = GroupSession.create();
+    const initialKey = session.sessionKey();
     const state: OutboundState = {
       session,
       meta: {
@@ -955,11 +974,12 @@ export class Device {
         reservedUntil: 0,
         skipped: 0,
         sharedWith: [],
-        initialKey: session.sessionKey().toBase64(),
+        initialKey: initialKey.toBase64(),
       },
+      initialKey,
     };
     const own: InboundState = {
-      session: InboundGroupSession.fromSessionKey(session.sessionKey()),
+      session: InboundGroupSession.fromSessionKey(initialKey),
       meta: {
         roomId,
         senderKey: account.curve25519Key.toBase64(),
@@ -994,7 +1014,8 @@ export class Device {
       if (state === undefined || this.#needsRotation(state)) state = await this.#newOutbound(roomId, account, changes);
       // Until shareRoomKey has recorded a recipient, the caller must still share the key: say so on
       // every message (also after a retry whose first attempt created the session and then failed).
-      const sessionKey = state.meta.sharedWith.length === 0 ? this.#keyToShare(state) : undefined;
+      const sessionKey =
+        state.meta.sharedWith.length === 0 ? (state.meta.initialKey ?? this.#keyToShare(state).toBase64()) : undefined;
       const index = state.session.messageIndex;
       const ciphertext = state.session.encrypt(JSON.stringify({ type: eventType, content, room_id: roomId }));
       if (index >= state.meta.reservedUntil) {
@@ -1021,7 +1042,7 @@ export class Device {
                 algorithm: MEGOLM_ALGORITHM,
                 room_id: roomId,
                 session_id: state.session.sessionId,
-                session_key: sessionKey.toBase64(),
+                session_key: sessionKey,
               } satisfies RoomKeyContent,
             }),
       };
