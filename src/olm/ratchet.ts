@@ -3,11 +3,13 @@
  * "Creating a message key", "Advancing the root key"). Hot path: every message runs a chain
  * step, an HKDF and a MAC, so these use one re-keyable HMAC object and preallocated buffers.
  */
-import { HmacSha256Key, hkdfSha256, hkdfSha256Into } from '../crypto/index.js';
+import { HkdfSha256Fixed } from '../crypto/hkdf-sha256-fixed.js';
+import { HmacSha256ByteKey } from '../crypto/hmac-sha256-byte.js';
+import { hkdfSha256 } from '../crypto/index.js';
 
-const ONE = Uint8Array.of(0x01);
-const TWO = Uint8Array.of(0x02);
-const CHAIN = new HmacSha256Key(new Uint8Array(32));
+// The chain step's HMACs take one-byte messages under a 32-byte key: the specialised HMAC (inner
+// schedules precomputed per byte, words throughout) is ~25% faster than the general one here.
+const CHAIN = new HmacSha256ByteKey();
 
 export const INFO_ROOT: Uint8Array = new TextEncoder().encode('OLM_ROOT');
 export const INFO_RATCHET: Uint8Array = new TextEncoder().encode('OLM_RATCHET');
@@ -18,9 +20,9 @@ export const INFO_KEYS: Uint8Array = new TextEncoder().encode('OLM_KEYS');
  * replaces `chainKey` in place with HMAC(ck, 0x02).
  */
 export function stepChain(chainKey: Uint8Array, messageKey: Uint8Array | undefined): void {
-  CHAIN.setKey(chainKey);
-  if (messageKey !== undefined) CHAIN.macInto(ONE, messageKey, 0);
-  CHAIN.macInto(TWO, chainKey, 0);
+  CHAIN.setKey(chainKey, 0);
+  if (messageKey !== undefined) CHAIN.macInto(0x01, messageKey, 0);
+  CHAIN.macInto(0x02, chainKey, 0);
   CHAIN.wipe();
 }
 
@@ -43,8 +45,11 @@ const KEYS: MessageKeys = {
   all: KEYS_ALL,
 };
 
+// HKDF(0, 32-byte message key, "OLM_KEYS", 80) with everything input-independent precomputed.
+const KEYS_KDF = new HkdfSha256Fixed(32, INFO_KEYS, 80);
+
 export function deriveMessageKeys(messageKey: Uint8Array): MessageKeys {
-  hkdfSha256Into(messageKey, EMPTY, INFO_KEYS, 80, KEYS_ALL, 0);
+  KEYS_KDF.deriveInto(messageKey, 0, KEYS_ALL, 0);
   return KEYS;
 }
 
