@@ -30,11 +30,18 @@ export function checkPickleKey(key: Uint8Array): void {
   if (key.length !== 32) throw invalidArgument('the pickle key must be 32 bytes', { expected: 32, actual: key.length });
 }
 
+const AADS: Uint8Array[] = [];
+
+/** The associated data binding the envelope version and the object kind (built once per kind). */
 function aad(kind: number): Uint8Array {
-  const out = new Uint8Array(2 + AAD_LABEL.length);
-  out[0] = ENVELOPE_VERSION;
-  out[1] = kind;
-  out.set(AAD_LABEL, 2);
+  let out = AADS[kind];
+  if (out === undefined) {
+    out = new Uint8Array(2 + AAD_LABEL.length);
+    out[0] = ENVELOPE_VERSION;
+    out[1] = kind;
+    out.set(AAD_LABEL, 2);
+    AADS[kind] = out;
+  }
   return out;
 }
 

@@ -345,7 +345,9 @@ export class Session {
   }
 
   #serialize(): Uint8Array {
-    const w = new ByteWriter(512);
+    let size = 1 + 1 + 1 + 32 * 4 + 1 + 100 + 1;
+    for (const r of this.#receivers) size += 32 * 2 + 5 + r.skipped.length * 36;
+    const w = new ByteWriter(size);
     const k = this.#sessionKeys;
     w.u8(PICKLE_SCHEMA).u8(this.#config.version).bool(this.#receivedMessage);
     w.raw(curve25519Bytes(k.identityKey)).raw(curve25519Bytes(k.baseKey)).raw(curve25519Bytes(k.oneTimeKey));
