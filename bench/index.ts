@@ -23,9 +23,12 @@ const header = [
   '',
   `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on Node ${process.version},`,
   `${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} cores), ${os.platform()} ${os.arch()}.`,
-  'Each case runs triturus and the reference implementation side by side in one process',
-  '(the `benchmark` package, mean time per operation). Ratio = triturus (node:crypto backend) / reference;',
-  'below 1.0 triturus is faster. The last column is the pure-JavaScript noble backend and its ratio.',
+  'Each case runs triturus and the reference implementation side by side in one process, after an untimed',
+  'warm-up: the `benchmark` package (mean time per operation) for synchronous cases, a plain `await` loop',
+  '(median of 50 ms batch means) for the async Device/OlmMachine cases. All node-backend and reference',
+  'measurements run before any noble one. Ratio = triturus (node:crypto backend) / reference; below 1.0',
+  'triturus is faster. The last column is the pure-JavaScript noble backend and its ratio. On this shared',
+  'machine repeated runs vary by about ±10%.',
   '',
 ];
 const output = `${header.join('\n')}\n${sections.join('\n\n')}\n`;
