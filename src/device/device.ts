@@ -1078,7 +1078,7 @@ export class Device {
       if (state === undefined || this.#needsRotation(state)) state = await this.#newOutbound(roomId, account, changes);
       const sent = new Set(state.meta.sharedWith.filter((s) => s.sent).map((s) => s.device));
       const sessionKey = this.#keyToShare(state);
-      const firstIndex = sessionKey.index;
+      const firstIndex = sessionKey.messageIndex;
       const roomKey: RoomKeyContent = {
         algorithm: MEGOLM_ALGORITHM,
         room_id: roomId,

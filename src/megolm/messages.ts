@@ -247,12 +247,6 @@ export class SessionKey {
     return new SessionKey(bytes, signingKey);
   }
 
-  /** The first message index this key can decrypt. */
-  get index(): number {
-    const b = this.#bytes;
-    return ((b[1]! << 24) | (b[2]! << 16) | (b[3]! << 8) | b[4]!) >>> 0;
-  }
-
   /** Decodes a session key and verifies its signature (SignatureError SIGNATURE_INVALID if it fails). */
   static fromBytes(input: Uint8Array): SessionKey {
     const bytes = bytesInput(input, 'a Megolm session key').slice();
