@@ -180,8 +180,3 @@ export function curve25519Bytes(key: Curve25519PublicKey): Uint8Array {
 export function ed25519Bytes(key: Ed25519PublicKey): Uint8Array {
   return edBytesOf(key);
 }
-
-/** @internal */
-export function signatureBytes(signature: Ed25519Signature): Uint8Array {
-  return signatureBytesOf(signature);
-}

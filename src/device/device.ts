@@ -14,7 +14,7 @@
 import { randomBytes } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
 import { parseJsonObject, utf8Decode } from '../encoding/json.js';
-import { DecryptionError, DeviceError, invalidArgument, StoreError, TriturusError } from '../errors.js';
+import { DeviceError, invalidArgument, StoreError, TriturusError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
 import {
@@ -1302,5 +1302,3 @@ export function deviceInfoFromKeys(keys: Record<string, unknown>): DeviceInfo | 
     throw error;
   }
 }
-
-export { DecryptionError };
