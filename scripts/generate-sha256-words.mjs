@@ -37,6 +37,7 @@ const vars = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
 // FIPS 180-4 §5.3.3
 const IV = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 const TEMPS = '  let t = 0;\n  let x = 0;\n  let y = 0;\n  let p = 0;\n  let q = b ^ c;';
+const ROUND_TEMPS = '  let t = 0;\n  let p = 0;\n  let q = b ^ c;';
 
 /** The 64 rounds; `addend(i)` is K[i] + W[i]; with `schedule`, W lives in w0..w15 and is expanded in place. */
 function rounds(out, addend, schedule) {
@@ -84,7 +85,7 @@ out.push('');
 out.push('/** SHA-256 compression with a precomputed schedule: `kw[o + t]` = K[t] + W[t] for t = 0..63. */');
 out.push('export function compressScheduled(s: Int32Array, kw: Int32Array, o: number): void {');
 for (let i = 0; i < 8; i++) out.push(`  let ${vars[i]} = s[${i}]!;`);
-out.push(TEMPS);
+out.push(ROUND_TEMPS);
 rounds(out, (i) => `kw[o + ${i}]!`, false);
 for (let i = 0; i < 8; i++) out.push(`  s[${i}] = (s[${i}]! + ${vars[i]}) | 0;`);
 out.push('}');

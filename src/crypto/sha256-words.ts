@@ -456,8 +456,6 @@ export function compressScheduled(s: Int32Array, kw: Int32Array, o: number): voi
   let g = s[6]!;
   let h = s[7]!;
   let t = 0;
-  let x = 0;
-  let y = 0;
   let p = 0;
   let q = b ^ c;
   t = (h + kw[o + 0]! + (g ^ (e & (f ^ g))) + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7)))) | 0;
