@@ -22,6 +22,12 @@ export interface DeviceOptions {
   /** Room-key rotation defaults (Matrix defaults: 100 messages, one week). */
   readonly rotationPeriodMsgs?: number;
   readonly rotationPeriodMs?: number;
+  /**
+   * Outbound Megolm message indices reserved per store commit (default 64). Only a reserving
+   * message commits; after a crash the session resumes past the reserved block, so at most this
+   * many indices are skipped (they do not count towards rotation).
+   */
+  readonly outboundIndexReservation?: number;
   /** Clock, for tests. */
   readonly now?: () => number;
 }

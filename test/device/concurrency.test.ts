@@ -377,8 +377,12 @@ describe.each(all.list)('$backend: two processes on one device', (t) => {
   it('a process whose lease is taken mid-operation: stale commit refused, retried on fresh state, no index reused', async () => {
     const roomId = '!takeover:example.org';
     await reopen([
-      { options: { leaseDurationMs: 300 }, faults: { pauseBeforeCommit: { kind: 'outbound', nth: [2] } } },
-      { options: { releaseLeaseAfterEachOperation: true } },
+      // Blocks of 16 indices: A reaches its second reserving commit within its 40 messages.
+      {
+        options: { leaseDurationMs: 300, outboundIndexReservation: 16 },
+        faults: { pauseBeforeCommit: { kind: 'outbound', nth: [2] } },
+      },
+      { options: { releaseLeaseAfterEachOperation: true, outboundIndexReservation: 16 } },
     ]);
     const [a, b] = workers as [DeviceChild, DeviceChild];
     const startA = a.events.length;
@@ -436,10 +440,10 @@ describe.each(all.list)('$backend: two processes on one device', (t) => {
     const roomId = '!control:example.org';
     await reopen([
       {
-        options: { leaseDurationMs: 300 },
+        options: { leaseDurationMs: 300, outboundIndexReservation: 16 },
         faults: { pauseBeforeCommit: { kind: 'outbound', nth: [2] }, stripFence: true },
       },
-      { options: { releaseLeaseAfterEachOperation: true } },
+      { options: { releaseLeaseAfterEachOperation: true, outboundIndexReservation: 16 } },
     ]);
     const [a, b] = workers as [DeviceChild, DeviceChild];
     const startA = a.events.length;

@@ -325,7 +325,8 @@ describe('store commits that fail before applying, or apply and then fail', () =
 
   it('encryptRoomEvent with failing commits: retries succeed and no message index is ever used twice', async () => {
     // Each failed reservation skips a block of indices: a high message limit keeps one session throughout.
-    const { alice, bob, bobInfo } = await world(1, { rotationPeriodMsgs: 100_000 });
+    // Blocks of 16 make 80 messages cross several reservations.
+    const { alice, bob, bobInfo } = await world(1, { rotationPeriodMsgs: 100_000, outboundIndexReservation: 16 });
     await alice.shareRoomKey(ROOM, [bobInfo]);
     await bob.receive();
     const slots = new Set<number>();

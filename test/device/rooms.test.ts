@@ -15,6 +15,7 @@ import {
   MegolmMessage,
   SessionKey,
 } from '../../src/index.js';
+import { MemoryStore } from '../../src/store/memory.js';
 import { codeOf, DeviceClient, scopeOf } from '../support/device-client.js';
 import { FaultHomeserver } from '../support/fault-homeserver.js';
 import { FaultyStore } from '../support/faulty-store.js';
@@ -552,5 +553,48 @@ describe('outbound index reservation', () => {
       const d = await bob.device.decryptRoomEvent(event);
       expect(d.event.content).toEqual({ body: n });
     }
+  });
+
+  it.each([
+    [undefined, 64],
+    [5, 5],
+  ])('a crash skips exactly the rest of the reserved block (outboundIndexReservation %s)', async (option, block) => {
+    const server = new FaultHomeserver({ seed: 8 });
+    const extra = { leaseDurationMs: 20, ...(option === undefined ? {} : { outboundIndexReservation: option }) };
+    const alice = await DeviceClient.create(server, ALICE, 'ALICEDEV', { device: extra });
+    const bob = await DeviceClient.create(server, BOB, 'BOBDEV');
+    await bob.publish();
+    const [bobInfo] = await alice.track(BOB);
+    await share(alice, [bobInfo!], [bob]);
+    const crash = async () => {
+      alice.store = new FaultyStore(alice.database.open(scopeOf(ALICE, 'ALICEDEV')));
+      alice.device = await Device.open(alice.store, {
+        userId: ALICE,
+        deviceId: 'ALICEDEV',
+        pickleKey: alice.pickleKey,
+        ...extra,
+      });
+    };
+    const indices: number[] = [];
+    for (let i = 0; i < 3; i++) indices.push((await alice.post(ROOM, { i })).result.messageIndex);
+    await crash();
+    indices.push((await alice.post(ROOM, { i: 3 })).result.messageIndex);
+    await crash();
+    indices.push((await alice.post(ROOM, { i: 4 })).result.messageIndex);
+    // Index 0 reserved [0, block); after the first crash the session resumes at block, which
+    // reserves [block, 2·block); the second crash resumes at 2·block.
+    expect(indices).toEqual([0, 1, 2, block, 2 * block]);
+  });
+
+  it.each([0, -1, 1.5, 65_537, Number.NaN])('refuses outboundIndexReservation %s', async (value) => {
+    const store = new MemoryStore('@x:example.org|X');
+    await expect(
+      Device.create(store, {
+        userId: '@x:example.org',
+        deviceId: 'X',
+        pickleKey: new Uint8Array(32),
+        outboundIndexReservation: value,
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });

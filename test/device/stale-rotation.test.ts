@@ -20,7 +20,7 @@ describe.each(all.list)('$backend', (t) => {
     const roomId = '!rotate:example.org';
     const a = await DeviceChild.start(openArgs(t, shared, { options: { leaseDurationMs: 300 } }));
     const b = await DeviceChild.start(openArgs(t, shared, { options: { releaseLeaseAfterEachOperation: true } }));
-    const r0 = await a.call<R>('encryptRoomEvent', { roomId, body: 'a0' }); // index 0, reserves up to 16
+    const r0 = await a.call<R>('encryptRoomEvent', { roomId, body: 'a0' }); // index 0, reserves a block
     await a.call('encryptRoomEvent', { roomId, body: 'a1' });
     await a.call('armClockStall', { ms: 1500 }); // A's next operation stalls right after it took the lease
     let aDone = false;

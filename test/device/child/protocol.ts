@@ -32,6 +32,7 @@ export interface OpenArgs {
     readonly leaseTimeoutMs?: number;
     readonly releaseLeaseAfterEachOperation?: boolean;
     readonly rotationPeriodMsgs?: number;
+    readonly outboundIndexReservation?: number;
   };
   readonly faults?: Faults;
   /** Create the device (Device.create) instead of opening it. */
