@@ -27,6 +27,9 @@ import { hmacSha256 as jsHmacSha256, sha256 as jsSha256 } from './sha256.js';
 const JS_HMAC_LIMIT = 320;
 const JS_HASH_LIMIT = 192;
 
+const PAD_SCRATCH_LIMIT = 64 * 1024 + 16;
+let padScratch = new Uint8Array(1024);
+
 function copy(buffer: Uint8Array): Uint8Array {
   // Node may hand out views into shared pools; callers get a fresh, private array. A Buffer that
   // owns its whole ArrayBuffer (what cipher and hash outputs are) is re-wrapped without a copy.
@@ -115,15 +118,20 @@ export const nodeBackend: CryptoBackend = {
   aes256CbcEncrypt(key, iv, plaintext) {
     // PKCS#7 padding done here so that one update() call suffices: skipping final() saves ~1 µs
     // per message, which matters on the Olm/Megolm hot path.
+    // The padded copy goes into a reused buffer (zeroed after): a fresh one costs ~0.7 µs.
     const pad = 16 - (plaintext.length % 16);
-    const padded = new Uint8Array(plaintext.length + pad);
+    const length = plaintext.length + pad;
+    if (length > padScratch.length && length <= PAD_SCRATCH_LIMIT) padScratch = new Uint8Array(PAD_SCRATCH_LIMIT);
+    const padded = length <= padScratch.length ? padScratch.subarray(0, length) : new Uint8Array(length);
     padded.set(plaintext);
     padded.fill(pad, plaintext.length);
-    const cipher = createCipheriv('aes-256-cbc', key, iv);
-    cipher.setAutoPadding(false);
-    const out = cipher.update(padded);
-    padded.fill(0);
-    return copy(out);
+    try {
+      const cipher = createCipheriv('aes-256-cbc', key, iv);
+      cipher.setAutoPadding(false);
+      return copy(cipher.update(padded));
+    } finally {
+      padded.fill(0);
+    }
   },
   aes256CbcDecrypt(key, iv, ciphertext) {
     // Without padding, update() returns every block at once; the padding is checked here.

@@ -8,6 +8,7 @@
 
 import { Ed25519SecretKey, randomBytes } from '../crypto/index.js';
 import { ByteReader, ByteWriter } from '../encoding/binary.js';
+import { withUtf8 } from '../encoding/json.js';
 import { invalidArgument, PickleError, SessionError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Ed25519PublicKey } from '../keys.js';
@@ -20,7 +21,6 @@ import { advance, advanceTo, newRatchetState, RATCHET_LENGTH, type RatchetState 
 const PICKLE_SCHEMA = 1;
 const KEY_SEED = 0;
 const KEY_EXPANDED = 1;
-const UTF8 = new TextEncoder();
 
 /** @internal The parts a GroupSession is made of (libolm import, tests). */
 export interface GroupSessionParts {
@@ -82,8 +82,12 @@ export class GroupSession {
 
   encrypt(plaintext: Uint8Array | string): MegolmMessage {
     this.#checkUsable();
-    const bytes = typeof plaintext === 'string' ? UTF8.encode(plaintext) : plaintext;
-    if (!(bytes instanceof Uint8Array)) throw invalidArgument('plaintext must be a string or a Uint8Array');
+    if (typeof plaintext === 'string') return withUtf8(plaintext, (bytes) => this.#encryptBytes(bytes));
+    if (!(plaintext instanceof Uint8Array)) throw invalidArgument('plaintext must be a string or a Uint8Array');
+    return this.#encryptBytes(plaintext);
+  }
+
+  #encryptBytes(bytes: Uint8Array): MegolmMessage {
     const ratchet = this.#ratchet;
     const keys = deriveKeys(ratchet.data);
     let message: MegolmMessage;

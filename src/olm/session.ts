@@ -16,6 +16,7 @@ import {
 } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
 import { ByteReader, ByteWriter } from '../encoding/binary.js';
+import { withUtf8 } from '../encoding/json.js';
 import { DecodeError, DecryptionError, invalidArgument, PickleError, SessionError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Curve25519PublicKey, curve25519Bytes } from '../keys.js';
@@ -32,7 +33,6 @@ export const MAX_RECEIVER_CHAINS = 5;
 const PICKLE_SCHEMA = 1;
 const MAC_KEY = new HmacSha256Key(new Uint8Array(32));
 const MAC_OUT = new Uint8Array(32);
-const UTF8 = new TextEncoder();
 const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
 
 interface SenderChain {
@@ -152,8 +152,12 @@ export class Session {
   }
 
   encrypt(plaintext: Uint8Array | string): OlmMessage {
-    const bytes = typeof plaintext === 'string' ? UTF8.encode(plaintext) : plaintext;
-    if (!(bytes instanceof Uint8Array)) throw invalidArgument('plaintext must be a string or a Uint8Array');
+    if (typeof plaintext === 'string') return withUtf8(plaintext, (bytes) => this.#encryptBytes(bytes));
+    if (!(plaintext instanceof Uint8Array)) throw invalidArgument('plaintext must be a string or a Uint8Array');
+    return this.#encryptBytes(plaintext);
+  }
+
+  #encryptBytes(bytes: Uint8Array): OlmMessage {
     let sender = this.#sender;
     let newRoot: Uint8Array | undefined;
     if (sender === undefined) {

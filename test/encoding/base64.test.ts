@@ -7,7 +7,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBase64, decodeBase64Secret, encodeBase64, encodeBase64Secret } from '../../src/encoding/base64.js';
+import {
+  decodeBase64,
+  decodeBase64Secret,
+  encodeBase64,
+  encodeBase64Portable,
+  encodeBase64Secret,
+} from '../../src/encoding/base64.js';
 import { DecodeError, TriturusError } from '../../src/errors.js';
 
 const decoders = [
@@ -16,6 +22,7 @@ const decoders = [
 ] as const;
 const encoders = [
   ['encodeBase64', encodeBase64],
+  ['encodeBase64Portable', encodeBase64Portable],
   ['encodeBase64Secret', encodeBase64Secret],
 ] as const;
 
@@ -247,6 +254,19 @@ describe('base64 properties', () => {
         expect(fast.startsWith('ok:') || fast === 'DecodeError:BASE64_INVALID').toBe(true);
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it('the native (Buffer) path encodes only the viewed bytes of a subarray, like the portable loop', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), fc.nat(20), fc.nat(20), (bytes, before, after) => {
+        const backing = new Uint8Array(before + bytes.length + after).fill(0xa5);
+        backing.set(bytes, before);
+        const view = backing.subarray(before, before + bytes.length);
+        expect(encodeBase64(view)).toBe(encodeBase64Portable(bytes));
+        expect(encodeBase64(view)).toBe(reference(bytes));
+      }),
+      { numRuns: 500 },
     );
   });
 

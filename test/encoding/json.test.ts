@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, parseJsonObject, utf8Decode, utf8Encode } from '../../src/encoding/json.js';
+import { canonicalJson, parseJsonObject, utf8Decode, utf8Encode, withUtf8 } from '../../src/encoding/json.js';
 import { DecodeError, TriturusError } from '../../src/errors.js';
 
 function expectCode(fn: () => unknown, type: typeof TriturusError, code: string): void {
@@ -244,5 +244,56 @@ describe('canonicalJson and toJSON', () => {
     expect(canonicalJson({ when: new Date(0), key })).toBe(
       '{"key":"B5LLswsHbCBE2Ewd4YnUdUM1vRCG6m7zOYfVkKfwj28","when":"1970-01-01T00:00:00.000Z"}',
     );
+  });
+});
+
+describe('withUtf8 (the encrypt paths’ reused plaintext buffer)', () => {
+  const reference = new TextEncoder();
+
+  it('hands over exactly TextEncoder’s bytes, lone surrogates included', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (text) => {
+        const seen = withUtf8(text, (bytes) => Array.from(bytes));
+        expect(seen).toEqual(Array.from(reference.encode(text)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('zeroes the plaintext after the call, also when the callback throws', () => {
+    let kept: Uint8Array | undefined;
+    withUtf8('secret plaintext', (bytes) => {
+      kept = bytes;
+      expect(bytes.some((b) => b !== 0)).toBe(true);
+    });
+    expect(kept!.every((b) => b === 0)).toBe(true);
+    let thrown: Uint8Array | undefined;
+    expect(() =>
+      withUtf8('another secret', (bytes) => {
+        thrown = bytes;
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(thrown!.every((b) => b === 0)).toBe(true);
+    // The buffer is free again after the throw: a later call still gets correct bytes.
+    expect(withUtf8('after', (bytes) => new TextDecoder().decode(bytes))).toBe('after');
+  });
+
+  it('a nested call gets its own array and neither clobbers the other', () => {
+    const result = withUtf8('outer text', (outer) => {
+      const inner = withUtf8('inner', (bytes) => {
+        expect(bytes.buffer).not.toBe(outer.buffer);
+        return new TextDecoder().decode(bytes);
+      });
+      return [new TextDecoder().decode(outer), inner];
+    });
+    expect(result).toEqual(['outer text', 'inner']);
+  });
+
+  it('texts beyond the reusable buffer (64 KiB) are encoded into a fresh array', () => {
+    const text = 'é'.repeat(40_000);
+    const [length, ok] = withUtf8(text, (bytes) => [bytes.length, bytes.every((b, i) => b === (i % 2 ? 0xa9 : 0xc3))]);
+    expect(length).toBe(80_000);
+    expect(ok).toBe(true);
   });
 });
