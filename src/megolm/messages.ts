@@ -14,6 +14,7 @@
  */
 
 import { decodeBase64, decodeBase64Secret, encodeBase64, encodeBase64Secret } from '../encoding/base64.js';
+import { allocPublic } from '../encoding/binary.js';
 import { ProtoReader, varintLength, WIRE_BYTES, WIRE_VARINT, writeVarint } from '../encoding/varint.js';
 import { DecodeError, invalidArgument, KeyError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
@@ -74,7 +75,7 @@ export class MegolmMessage {
   ): MegolmMessage {
     const macLength = macLengthForVersion(version);
     const payloadLength = 1 + 1 + varintLength(messageIndex) + 1 + varintLength(ciphertext.length) + ciphertext.length;
-    const bytes = new Uint8Array(payloadLength + macLength + SIGNATURE_LENGTH);
+    const bytes = allocPublic(payloadLength + macLength + SIGNATURE_LENGTH);
     bytes[0] = version;
     bytes[1] = 0x08;
     // Index 0 is encoded too: libolm cannot decode a message without it.

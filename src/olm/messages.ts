@@ -8,6 +8,7 @@
  * config v2, vodozemac's extension). Decoders accept fields in any order and skip unknown ones.
  */
 import { decodeBase64, encodeBase64 } from '../encoding/base64.js';
+import { allocPublic } from '../encoding/binary.js';
 import { ProtoReader, varintLength, WIRE_BYTES, WIRE_VARINT, writeVarint } from '../encoding/varint.js';
 import { DecodeError, invalidArgument } from '../errors.js';
 import { Curve25519PublicKey, curve25519Bytes } from '../keys.js';
@@ -85,7 +86,7 @@ export class Message {
     const macLength = macLengthForVersion(version);
     const length =
       1 + 2 + 32 + 1 + varintLength(chainIndex) + 1 + varintLength(ciphertext.length) + ciphertext.length + macLength;
-    const bytes = new Uint8Array(length);
+    const bytes = allocPublic(length);
     bytes[0] = version;
     bytes[1] = 0x0a;
     bytes[2] = 32;
@@ -189,7 +190,7 @@ export class PreKeyMessage {
   ): PreKeyMessage {
     const inner = message.encoded;
     const length = 1 + 3 * 34 + 1 + varintLength(inner.length) + inner.length;
-    const bytes = new Uint8Array(length);
+    const bytes = allocPublic(length);
     bytes[0] = PRE_KEY_VERSION;
     let o = 1;
     for (const [tag, key] of [

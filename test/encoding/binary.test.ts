@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ByteReader, ByteWriter } from '../../src/encoding/binary.js';
+import { allocPublic, ByteReader, ByteWriter } from '../../src/encoding/binary.js';
 import { PickleError } from '../../src/errors.js';
 
 function expectPickleInvalid(fn: () => unknown): void {
@@ -260,5 +260,34 @@ describe('ByteReader refusals (PickleError PICKLE_INVALID)', () => {
     const copy = new ByteReader(source).raw(3);
     source[0] = 9;
     expect(Array.from(copy)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('allocPublic (shared chunks for encoded messages)', () => {
+  it('hands out zeroed, non-overlapping arrays of the asked length, across chunk boundaries', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 60 }), (lengths) => {
+        const arrays = lengths.map((n) => {
+          const a = allocPublic(n);
+          expect(a.length).toBe(n);
+          expect(a.every((b) => b === 0)).toBe(true);
+          a.fill(0xee);
+          return a;
+        });
+        // Writing each array in full never reached into another one.
+        for (const [i, a] of arrays.entries()) {
+          a.fill(i & 0xff);
+        }
+        for (const [i, a] of arrays.entries()) expect(a.every((b) => b === (i & 0xff))).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('large requests get their own buffer', () => {
+    const a = allocPublic(100_000);
+    expect(a.length).toBe(100_000);
+    expect(a.byteOffset).toBe(0);
+    expect(a.buffer.byteLength).toBe(100_000);
   });
 });
