@@ -91,8 +91,8 @@ function settings(): EncryptionSettings {
   return s;
 }
 
-/** OlmMachine panics past 10 000 messages in a session: share a new session at that point. */
-async function machineEncryptor(): Promise<{ encrypt: () => Promise<string>; alice: OlmMachine; room: RoomId }> {
+/** OlmMachine panics past 10 000 messages in a session: share a new session at that point (also used by floors.ts). */
+export async function machineEncryptor(): Promise<{ encrypt: () => Promise<string>; alice: OlmMachine; room: RoomId }> {
   const alice = await machine('alice');
   const room = new RoomId(ROOM);
   const body = JSON.stringify(CONTENT);

@@ -1,0 +1,151 @@
+/**
+ * `npm run bench:floors`: the lower bounds under the two benchmark targets that triturus does not
+ * meet, measured from their parts on this machine, next to the reference implementation's time.
+ *
+ * - Megolm "new inbound session + advance 0 → 100000" (target ≤ 0.5 of libolm): the session key's
+ *   Ed25519 signature check (OpenSSL through node:crypto) plus 298 HMAC-SHA256 steps under a fresh
+ *   key each (four SHA-256 compressions each; the key changes every step, so nothing is reusable).
+ * - Device "encryptRoomEvent 100 B, memory store" (target ≤ 0.5 of OlmMachine): the Ed25519
+ *   signature of the message (OpenSSL), AES-256-CBC through createCipheriv, the HKDF, the MAC and
+ *   one ratchet step, with no Device, JSON or encoding work at all.
+ *
+ * Each part is the median of 15 batches. A floor ratio above the target means the target cannot be
+ * met by this code on this machine whatever the surrounding code does; below it, the gap between
+ * floor and whole case is what the surrounding code (decoding, JSON, Device, allocation) costs.
+ * Prints a markdown table and rewrites bench/FLOORS.md.
+ */
+import { createCipheriv, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { initAsync } from '@matrix-org/matrix-sdk-crypto-wasm';
+import Olm from '@towns-protocol/olm';
+import { HkdfSha256Fixed } from '../src/crypto/hkdf-sha256-fixed.js';
+import { hmacByteChain } from '../src/crypto/hmac-sha256-byte.js';
+import { HmacSha256Key } from '../src/crypto/sha256.js';
+import { GroupSession, InboundGroupSession, SessionKey } from '../src/index.js';
+import { advance, newRatchetState } from '../src/megolm/ratchet.js';
+import { machineEncryptor } from './device.js';
+
+/** Median over 15 batches of the mean time per call, in µs. */
+function time(fn: () => unknown, perBatch: number): number {
+  for (let i = 0; i < perBatch * 3; i++) fn();
+  const means: number[] = [];
+  for (let b = 0; b < 15; b++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < perBatch; i++) fn();
+    means.push(Number(process.hrtime.bigint() - start) / perBatch / 1000);
+  }
+  means.sort((x, y) => x - y);
+  return means[7]!;
+}
+
+async function timeAsync(fn: () => Promise<unknown>, perBatch: number): Promise<number> {
+  for (let i = 0; i < perBatch * 3; i++) await fn();
+  const means: number[] = [];
+  for (let b = 0; b < 15; b++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < perBatch; i++) await fn();
+    means.push(Number(process.hrtime.bigint() - start) / perBatch / 1000);
+  }
+  means.sort((x, y) => x - y);
+  return means[7]!;
+}
+
+const us = (v: number): string => `${v.toFixed(1)} µs`;
+const rows: string[] = [];
+const row = (what: string, value: string, note = ''): void => {
+  rows.push(`| ${what} | ${value} | ${note} |`);
+};
+
+// --- Megolm: new inbound session + advance 0 → 100000 -------------------------------------------
+const olm = await Olm.initAsync();
+const libolmOut = new olm.OutboundGroupSession();
+libolmOut.create();
+const libolmKey = libolmOut.session_key();
+const libolmCase = time(() => {
+  const s = new olm.InboundGroupSession();
+  s.create(libolmKey);
+  const exported = s.export_session(100_000);
+  s.free();
+  return exported;
+}, 100);
+const ourKey = GroupSession.create().sessionKey().toBase64();
+const ourCase = time(
+  () => InboundGroupSession.fromSessionKey(SessionKey.fromBase64(ourKey)).exportAt(100_000).toBase64(),
+  100,
+);
+const message = new Uint8Array(200).fill(1);
+const pair = generateKeyPairSync('ed25519');
+const signature = sign(null, message, pair.privateKey);
+const verifyOnly = time(() => verify(null, message, pair.publicKey, signature), 300);
+const chainData = new Uint8Array(128).fill(9);
+const step = time(() => hmacByteChain(chainData, 32, 2, 1000), 10) / 1000;
+// 0 → 100000 = 0x0186A0. R1 turns once, re-deriving R3 and R2 from the same key block (2 + 3 × 2
+// compressions); R2 turns 0x86 times (133 whole steps, then 2 + 2 × 2 for R3 and R2); R3 turns 0xA0
+// times (159 whole steps, then 2 + 2). 1186 compressions: 296.5 steps' worth.
+const compressions = 8 + (133 * 4 + 6) + (159 * 4 + 4);
+const advanceFloor = verifyOnly + (compressions / 4) * step;
+row('libolm: create(session_key) + export_session(100000)', us(libolmCase), 'reference');
+row('triturus: the whole case', us(ourCase), `ratio ${(ourCase / libolmCase).toFixed(2)}`);
+row('Ed25519 verify alone (OpenSSL, key handle cached)', us(verifyOnly));
+row('one HMAC-SHA256 ratchet step under a fresh key (4 compressions)', `${(step * 1000).toFixed(0)} ns`);
+row(
+  `floor: verify + ${compressions} compressions`,
+  us(advanceFloor),
+  `**floor ratio ${(advanceFloor / libolmCase).toFixed(2)}** (target ≤ 0.5)`,
+);
+
+// --- Device: encryptRoomEvent 100 B ---------------------------------------------------------------
+await initAsync();
+const { encrypt: machineEncrypt } = await machineEncryptor();
+const machineCase = await timeAsync(machineEncrypt, 200);
+const signed = new Uint8Array(180).fill(3);
+const signOnly = time(() => sign(null, signed, pair.privateKey as KeyObject), 300);
+const key = new Uint8Array(32).fill(5);
+const iv = new Uint8Array(16).fill(6);
+const padded = new Uint8Array(160).fill(7);
+const aes = time(() => {
+  const c = createCipheriv('aes-256-cbc', key, iv);
+  c.setAutoPadding(false);
+  return c.update(padded);
+}, 1000);
+const kdf = new HkdfSha256Fixed(128, new TextEncoder().encode('MEGOLM_KEYS'), 80);
+const ratchet = new Uint8Array(128).fill(8);
+const keys = new Uint8Array(80);
+const hkdf = time(() => kdf.deriveInto(ratchet, 0, keys, 0), 1000);
+const macKey = new HmacSha256Key(new Uint8Array(32));
+const payload = new Uint8Array(166).fill(2);
+const macOut = new Uint8Array(32);
+const mac = time(() => {
+  macKey.setKey(keys.subarray(32, 64));
+  macKey.macInto(payload, macOut, 0);
+}, 1000);
+const state = newRatchetState(new Uint8Array(128).fill(4), 0);
+const ratchetStep = time(() => advance(state), 1000);
+const encryptFloor = signOnly + aes + hkdf + mac + ratchetStep;
+row('OlmMachine.encryptRoomEvent 100 B', us(machineCase), 'reference');
+row('Ed25519 sign of the 180-byte message (OpenSSL, key handle cached)', us(signOnly));
+row('AES-256-CBC, 160 bytes (createCipheriv + update)', us(aes));
+row('HKDF-SHA256 of the ratchet (12 compressions)', us(hkdf));
+row('HMAC-SHA256 MAC of the payload', us(mac));
+row('one Megolm ratchet step', us(ratchetStep));
+row(
+  'floor: the cryptography alone',
+  us(encryptFloor),
+  `**floor ratio ${(encryptFloor / machineCase).toFixed(2)}** (target ≤ 0.5)`,
+);
+
+const output = [
+  '# Floors under the unmet benchmark targets',
+  '',
+  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:floors\` on Node ${process.version},`,
+  `${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} cores). See bench/floors.ts for what each row is.`,
+  'The whole-case ratios in bench/RESULTS.md come from the main benchmark; these rows take the cases apart.',
+  '',
+  '| part | time | note |',
+  '|---|---|---|',
+  ...rows,
+  '',
+].join('\n');
+console.log(output);
+writeFileSync(new URL('./FLOORS.md', import.meta.url), output);
