@@ -35,7 +35,7 @@ async function openStore(kind: 'memory' | 'sqlite', name: string): Promise<KeySt
 }
 
 /** A sender whose room key is already shared with one member, as in a real room (no newRoomKey). */
-async function sender(kind: 'memory' | 'sqlite'): Promise<Device> {
+export async function sender(kind: 'memory' | 'sqlite'): Promise<Device> {
   const alice = await device(kind, 'alice');
   const bob = await device('memory', 'bob');
   await bob.generateOneTimeKeys(1);
