@@ -10,29 +10,10 @@
  * Cross-tested against node:crypto's hkdfSync and the general `hkdfSha256` in the tests.
  * Nothing branches on or indexes by secret data.
  */
-import { compressScheduled, compressWords, SHA256_K } from './sha256-words.js';
+import { compressScheduled, compressWords, constantSchedule, SHA256_IV as IV } from './sha256-words.js';
 
-// FIPS 180-4 §5.3.3
-const IV = Int32Array.from([
-  0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-]);
 const IPAD = 0x36363636;
 const OPAD = 0x5c5c5c5c;
-
-/** K[t] + W[t] for a constant 64-byte block given as words. */
-function schedule(block: Int32Array): Int32Array {
-  const w = new Int32Array(64);
-  w.set(block.subarray(0, 16));
-  for (let t = 16; t < 64; t++) {
-    const x = w[t - 15]!;
-    const y = w[t - 2]!;
-    const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
-    const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-    w[t] = (w[t - 16]! + s0 + w[t - 7]! + s1) | 0;
-  }
-  for (let t = 0; t < 64; t++) w[t] = (SHA256_K[t]! + w[t]!) | 0;
-  return w;
-}
 
 /** Writes `bytes` into the big-endian word array `words` starting at byte position `at`. */
 function putBytes(words: Int32Array, at: number, bytes: ArrayLike<number>): void {
@@ -78,12 +59,12 @@ export class HkdfSha256Fixed {
       const pad = new Int32Array(16);
       pad[0] = 0x80000000 | 0;
       pad[15] = (64 + ikmLength) * 8;
-      this.#extractPadding = schedule(pad);
+      this.#extractPadding = constantSchedule(pad);
     }
     const first = new Int32Array(16);
     putBytes(first, 0, [...info, 1, 0x80]);
     first[15] = (64 + info.length + 1) * 8;
-    this.#firstBlock = schedule(first);
+    this.#firstBlock = constantSchedule(first);
     for (let i = 2; i <= this.#blocks; i++) {
       const later = new Int32Array(16);
       putBytes(later, 32, [...info, i, 0x80]);

@@ -9,25 +9,23 @@
  * per byte; the outer block is compressed straight from the inner digest's words. Cross-tested against HmacSha256Key and node:crypto in the tests.
  * Nothing branches on or indexes by secret data.
  */
-import { compressDigestBlock, compressIpadKey, compressOpadKey, compressScheduled, SHA256_K } from './sha256-words.js';
+import {
+  compressDigestBlock,
+  compressIpadKey,
+  compressOpadKey,
+  compressScheduled,
+  constantSchedule,
+} from './sha256-words.js';
 
 /** K[t] + W[t] for the inner second block of HMAC(key, byte), for every byte value (built on first use). */
 const schedules: (Int32Array | undefined)[] = [];
 
 function innerSchedule(byte: number): Int32Array {
   // The block after the 64-byte ipad block: byte, 0x80, zeros, length (64 + 1) · 8 = 520 bits.
-  const w = new Int32Array(64);
-  w[0] = (byte << 24) | 0x00800000;
-  w[15] = 520;
-  for (let t = 16; t < 64; t++) {
-    const x = w[t - 15]!;
-    const y = w[t - 2]!;
-    const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
-    const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-    w[t] = (w[t - 16]! + s0 + w[t - 7]! + s1) | 0;
-  }
-  const kw = new Int32Array(64);
-  for (let t = 0; t < 64; t++) kw[t] = (SHA256_K[t]! + w[t]!) | 0;
+  const block = new Int32Array(16);
+  block[0] = (byte << 24) | 0x00800000;
+  block[15] = 520;
+  const kw = constantSchedule(block);
   schedules[byte] = kw;
   return kw;
 }
