@@ -13,7 +13,7 @@
 
 import { randomBytes } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
-import { parseJsonObject, utf8Decode } from '../encoding/json.js';
+import { parseJsonObject, stringifyJson, utf8Decode } from '../encoding/json.js';
 import { DeviceError, invalidArgument, StoreError, TriturusError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
@@ -602,23 +602,26 @@ export class Device {
     throw new DeviceError('EVENT_INVALID', 'the claim holds no signed_curve25519 key');
   }
 
-  #olmPayload(recipient: DeviceInfo, type: string, content: Record<string, unknown>, account: Account): string {
-    return JSON.stringify({
-      type,
-      content,
+  /**
+   * The Olm plaintext, written around the content's JSON: callers serialise the content before the
+   * operation starts, so content JSON cannot hold fails before any state is touched.
+   */
+  #olmPayload(recipient: DeviceInfo, type: string, contentJson: string, account: Account): string {
+    const binding = JSON.stringify({
       sender: this.userId,
       sender_device: this.deviceId,
       keys: { ed25519: account.ed25519Key.toBase64() },
       recipient: recipient.userId,
       recipient_keys: { ed25519: recipient.ed25519Key.toBase64() },
     });
+    return `{"type":${JSON.stringify(type)},"content":${contentJson},${binding.slice(1)}`;
   }
 
   /** Encrypts with the newest session (or a new one on `oneTimeKey`), returning state to commit. */
   async #encryptOlm(
     recipient: DeviceInfo,
     type: string,
-    content: Record<string, unknown>,
+    contentJson: string,
     oneTimeKey: Curve25519PublicKey | undefined,
     changes: Batch,
   ): Promise<OlmEncryptedContent> {
@@ -638,7 +641,7 @@ export class Device {
         lastUsedAt: this.#now(),
       };
     }
-    const message = state.session.encrypt(this.#olmPayload(recipient, type, content, account));
+    const message = state.session.encrypt(this.#olmPayload(recipient, type, contentJson, account));
     state.lastUsedAt = this.#now();
     this.#remember(theirKey, state);
     changes.olmSessions.push(this.#olmEntry(theirKey, state));
@@ -661,9 +664,10 @@ export class Device {
   ): Promise<OlmEncryptedContent> {
     if (typeof eventType !== 'string' || !isObject(content))
       throw invalidArgument('eventType and content are required');
+    const contentJson = stringifyJson(content, 'the to-device content');
     return this.#run(async () => {
       const changes = new Batch();
-      const encrypted = await this.#encryptOlm(recipient, eventType, content, options.oneTimeKey, changes);
+      const encrypted = await this.#encryptOlm(recipient, eventType, contentJson, options.oneTimeKey, changes);
       await this.#commit(changes);
       return encrypted;
     });
@@ -1018,6 +1022,8 @@ export class Device {
     if (typeof roomId !== 'string' || typeof eventType !== 'string' || !isObject(content)) {
       throw invalidArgument('roomId, eventType and content are required');
     }
+    // Serialised first: content JSON cannot hold fails before any state is touched.
+    const plaintext = stringifyJson({ type: eventType, content, room_id: roomId }, 'the event content');
     return this.#run(async () => {
       const account = this.#account ?? (await this.#loadAccount());
       const changes = new Batch();
@@ -1028,7 +1034,7 @@ export class Device {
       const sessionKey =
         state.meta.sharedWith.length === 0 ? (state.meta.initialKey ?? this.#keyToShare(state).toBase64()) : undefined;
       const index = state.session.messageIndex;
-      const ciphertext = state.session.encrypt(JSON.stringify({ type: eventType, content, room_id: roomId }));
+      const ciphertext = state.session.encrypt(plaintext);
       if (index >= state.meta.reservedUntil) {
         state.meta = { ...state.meta, reservedUntil: index + this.#reservationBlock };
         changes.outboundGroupSessions.push(this.#outboundEntry(roomId, state));
@@ -1109,7 +1115,7 @@ export class Device {
           missingSessions.push(device);
           continue;
         }
-        const content = await this.#encryptOlm(device, 'm.room_key', { ...roomKey }, otk, changes);
+        const content = await this.#encryptOlm(device, 'm.room_key', JSON.stringify(roomKey), otk, changes);
         messages.push({ recipient: device, type: 'm.room.encrypted', content });
         pending.set(label, { device: label, index: firstIndex, sent: false });
       }

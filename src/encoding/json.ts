@@ -18,7 +18,13 @@ function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
-function write(value: unknown, path: string): string {
+// Deeper values are refused (also what a cycle becomes), so hostile input cannot exhaust the stack.
+const MAX_DEPTH = 128;
+
+function write(value: unknown, path: string, depth: number): string {
+  if (depth > MAX_DEPTH) {
+    throw invalidArgument(`canonical JSON nests deeper than ${MAX_DEPTH} levels (or holds a cycle)`, { field: path });
+  }
   // As JSON.stringify does: an object with toJSON (key types, Date) is encoded as what it returns.
   if (typeof value === 'object' && value !== null && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
     value = (value as { toJSON(key: string): unknown }).toJSON(path);
@@ -36,12 +42,12 @@ function write(value: unknown, path: string): string {
       return Object.is(value, -0) ? '0' : String(value);
     case 'object': {
       if (Array.isArray(value))
-        return `[${value.map((v, i) => write(v === undefined ? null : v, `${path}[${i}]`)).join(',')}]`;
+        return `[${value.map((v, i) => write(v === undefined ? null : v, `${path}[${i}]`, depth + 1)).join(',')}]`;
       const keys = Object.keys(value as object)
         .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
         .sort(compareCodePoints);
       const parts = keys.map(
-        (k) => `${JSON.stringify(k)}:${write((value as Record<string, unknown>)[k], `${path}.${k}`)}`,
+        (k) => `${JSON.stringify(k)}:${write((value as Record<string, unknown>)[k], `${path}.${k}`, depth + 1)}`,
       );
       return `{${parts.join(',')}}`;
     }
@@ -51,7 +57,20 @@ function write(value: unknown, path: string): string {
 }
 
 export function canonicalJson(value: unknown): string {
-  return write(value, '$');
+  return write(value, '$', 0);
+}
+
+/**
+ * JSON.stringify for caller-supplied values (event content): what JSON cannot hold (a cycle, a
+ * BigInt, a throwing toJSON) is an INVALID_ARGUMENT. The cause is not quoted, since its message
+ * can name parts of the plaintext.
+ */
+export function stringifyJson(value: unknown, what: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    throw invalidArgument(`${what} cannot be written as JSON (a cycle, a BigInt or a failing toJSON)`);
+  }
 }
 
 const encoder = new TextEncoder();

@@ -14,6 +14,7 @@ import {
   InboundGroupSession,
   MegolmMessage,
   SessionKey,
+  TriturusError,
 } from '../../src/index.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { codeOf, DeviceClient, scopeOf } from '../support/device-client.js';
@@ -263,6 +264,32 @@ describe('shareRoomKey', () => {
     }
     const { event } = await alice.post(ROOM, { n: 1 });
     for (const c of [bob, carol]) expect((await c.device.decryptRoomEvent(event)).event.content).toEqual({ n: 1 });
+  });
+});
+
+describe('content JSON cannot hold', () => {
+  it('a cycle, a BigInt or a throwing toJSON is INVALID_ARGUMENT and burns no message index', async () => {
+    const { alice, bob, bobInfo } = await world();
+    await share(alice, [bobInfo], [bob]);
+    const first = await alice.post(ROOM, { n: 0 });
+    const cyclic: Record<string, unknown> = { body: 'loop' };
+    cyclic.self = cyclic;
+    const throwing = {
+      toJSON() {
+        throw new Error('secret detail');
+      },
+    };
+    for (const content of [cyclic, { big: 1n }, { nested: throwing }]) {
+      const error = await alice.device.encryptRoomEvent(ROOM, 'm.room.message', content).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TriturusError);
+      expect((error as TriturusError).code).toBe('INVALID_ARGUMENT');
+      expect((error as Error).message).not.toContain('secret detail');
+      expect((error as Error).message).not.toContain('self');
+    }
+    // The next message takes the very next index, and Bob reads it.
+    const next = await alice.post(ROOM, { n: 1 });
+    expect(next.result.messageIndex).toBe(first.result.messageIndex + 1);
+    expect((await bob.device.decryptRoomEvent(next.event)).event.content).toEqual({ n: 1 });
   });
 });
 

@@ -111,6 +111,20 @@ describe('to-device round trips between two Devices', () => {
     expect(await storedOneTimeKeys(alice)).toBe(5);
   });
 
+  it('content JSON cannot hold is INVALID_ARGUMENT and leaves the session where it was', async () => {
+    const { alice, bob, bobInfo } = await world();
+    await alice.sendToDevice(bobInfo, 'org.example.chat', { n: 1 });
+    await bob.receive();
+    const before = await alice.store.loadOlmSessions(bobInfo.curve25519Key.toBase64());
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(await codeOf(alice.device.encryptToDevice(bobInfo, 'org.example.chat', cyclic))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(alice.device.encryptToDevice(bobInfo, 'org.example.chat', { n: 2n }))).toBe('INVALID_ARGUMENT');
+    expect(await alice.store.loadOlmSessions(bobInfo.curve25519Key.toBase64())).toEqual(before);
+    await alice.sendToDevice(bobInfo, 'org.example.chat', { n: 2 });
+    expect((await bob.receive()).map((r) => r.result?.content)).toEqual([{ n: 2 }]);
+  });
+
   it('the conversation carries on after both devices restart', async () => {
     const { alice, bob, aliceInfo, bobInfo } = await world();
     await alice.sendToDevice(bobInfo, 'org.example.chat', { n: 1 });

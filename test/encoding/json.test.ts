@@ -5,7 +5,14 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, parseJsonObject, utf8Decode, utf8Encode, withUtf8 } from '../../src/encoding/json.js';
+import {
+  canonicalJson,
+  parseJsonObject,
+  stringifyJson,
+  utf8Decode,
+  utf8Encode,
+  withUtf8,
+} from '../../src/encoding/json.js';
 import { DecodeError, TriturusError } from '../../src/errors.js';
 
 function expectCode(fn: () => unknown, type: typeof TriturusError, code: string): void {
@@ -295,5 +302,45 @@ describe('withUtf8 (the encrypt paths’ reused plaintext buffer)', () => {
     const [length, ok] = withUtf8(text, (bytes) => [bytes.length, bytes.every((b, i) => b === (i % 2 ? 0xa9 : 0xc3))]);
     expect(length).toBe(80_000);
     expect(ok).toBe(true);
+  });
+});
+
+describe('JSON that cannot be written', () => {
+  it('canonicalJson refuses nesting past 128 levels and cycles with INVALID_ARGUMENT, not a stack overflow', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 128; i++) deep = [deep];
+    expect(canonicalJson(deep)).toBe(`${'['.repeat(128)}1${']'.repeat(128)}`);
+    let hostile: unknown = 1;
+    for (let i = 0; i < 100_000; i++) hostile = { a: hostile };
+    expect(() => canonicalJson(hostile)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    const cyclic: Record<string, unknown> = {};
+    cyclic.me = cyclic;
+    expect(() => canonicalJson(cyclic)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  it('stringifyJson turns JSON.stringify failures into INVALID_ARGUMENT without quoting the cause', () => {
+    expect(stringifyJson({ a: [1, 'x'] }, 'the content')).toBe('{"a":[1,"x"]}');
+    const cyclic: Record<string, unknown> = { private: 1 };
+    cyclic.self = cyclic;
+    for (const bad of [
+      cyclic,
+      { n: 1n },
+      {
+        toJSON: () => {
+          throw new Error('private words');
+        },
+      },
+    ]) {
+      let caught: unknown;
+      try {
+        stringifyJson(bad, 'the content');
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(TriturusError);
+      expect((caught as TriturusError).code).toBe('INVALID_ARGUMENT');
+      expect((caught as Error).message).toMatch(/^the content cannot be written as JSON/);
+      expect((caught as Error).message).not.toMatch(/private|self/);
+    }
   });
 });
