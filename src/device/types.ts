@@ -23,7 +23,7 @@ export interface DeviceOptions {
   readonly rotationPeriodMsgs?: number;
   readonly rotationPeriodMs?: number;
   /**
-   * Outbound Megolm message indices reserved per store commit (default 64). Only a reserving
+   * Outbound Megolm message indices reserved per store commit (default 256). Only a reserving
    * message commits; after a crash the session resumes past the reserved block, so at most this
    * many indices are skipped (they do not count towards rotation).
    */

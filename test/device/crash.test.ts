@@ -70,9 +70,13 @@ describe.each(all.list)('$backend: SIGKILL and reopen', (t) => {
     const roomId = '!crash:example.org';
     const released: EncryptedEvent[] = [];
 
-    // Deterministic: killed inside the commit that reserves the second block of indices.
+    // Deterministic: killed inside the commit that reserves the second block of indices (blocks of
+    // 64, so that it comes before the session's rotation at 100 messages).
     const first = await DeviceChild.start(
-      openArgs(t, shared, { faults: { pauseBeforeCommit: { kind: 'outbound', nth: [2] } } }),
+      openArgs(t, shared, {
+        options: { outboundIndexReservation: 64 },
+        faults: { pauseBeforeCommit: { kind: 'outbound', nth: [2] } },
+      }),
     );
     void first.call('encryptMany', { roomId, label: 'r0' }).catch(() => undefined);
     const paused = await first.waitFor(isPaused);

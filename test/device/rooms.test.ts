@@ -583,7 +583,7 @@ describe('outbound index reservation', () => {
   });
 
   it.each([
-    [undefined, 64],
+    [undefined, 256],
     [5, 5],
   ])('a crash skips exactly the rest of the reserved block (outboundIndexReservation %s)', async (option, block) => {
     const server = new FaultHomeserver({ seed: 8 });
