@@ -158,6 +158,32 @@ function requireString(value: unknown, what: string): string {
   return value;
 }
 
+/** A caller's argument (not a remote event's field): INVALID_ARGUMENT when it is not a non-empty string. */
+function argString(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw invalidArgument(`${what} must be a non-empty string`);
+  return value;
+}
+
+function checkDeviceInfo(device: unknown, what: string): DeviceInfo {
+  if (
+    !isObject(device) ||
+    typeof device.userId !== 'string' ||
+    typeof device.deviceId !== 'string' ||
+    !(device.curve25519Key instanceof Curve25519PublicKey) ||
+    !(device.ed25519Key instanceof Ed25519PublicKey)
+  ) {
+    throw invalidArgument(`${what} must be a DeviceInfo (from trackDevices or deviceInfoFromKeys)`);
+  }
+  return device as unknown as DeviceInfo;
+}
+
+function checkNumber(value: unknown, what: string, min: number, minIncluded: boolean): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (!minIncluded && value === min)) {
+    throw invalidArgument(`${what} must be a finite number ${minIncluded ? 'from' : 'above'} ${min}`);
+  }
+}
+
 function deviceLabel(d: DeviceInfo): string {
   return `${d.userId}|${d.deviceId}|${d.curve25519Key.toBase64()}`;
 }
@@ -183,11 +209,24 @@ export class Device {
   readonly #olm = new Map<string, OlmState[]>();
   readonly #inbound = new Map<string, InboundState | null>();
   readonly #outbound = new Map<string, OutboundState | null>();
+  /**
+   * Where this Device's outbound sessions stood when their cache was dropped, and under which lease
+   * generation. While the generation is unchanged no other holder can have written, so a reload
+   * resumes there instead of skipping the rest of the reserved block (a failed operation, say an
+   * undecryptable event, must not cost the room up to a block of indices).
+   */
+  readonly #outboundResume = new Map<string, { sessionId: string; next: number; generation: number }>();
   #busy = false;
   readonly #waiting: (() => void)[] = [];
   #closed = false;
 
   private constructor(store: KeyStore, options: DeviceOptions) {
+    if (!isObject(options)) throw invalidArgument('options must be an object');
+    checkNumber(options.leaseDurationMs, 'leaseDurationMs', 0, false);
+    checkNumber(options.leaseTimeoutMs, 'leaseTimeoutMs', 0, true);
+    checkNumber(options.rotationPeriodMsgs, 'rotationPeriodMsgs', 0, false);
+    checkNumber(options.rotationPeriodMs, 'rotationPeriodMs', 0, false);
+    if (options.now !== undefined && typeof options.now !== 'function') throw invalidArgument('now must be a function');
     if (typeof options.userId !== 'string' || typeof options.deviceId !== 'string') {
       throw invalidArgument('userId and deviceId must be strings');
     }
@@ -343,6 +382,15 @@ export class Device {
     this.#account = undefined;
     this.#olm.clear();
     this.#inbound.clear();
+    const generation = this.#token?.generation;
+    for (const [roomId, state] of this.#outbound) {
+      if (state === null || generation === undefined) continue;
+      this.#outboundResume.set(roomId, {
+        sessionId: state.session.sessionId,
+        next: state.session.messageIndex,
+        generation,
+      });
+    }
     this.#outbound.clear();
   }
 
@@ -482,6 +530,15 @@ export class Device {
    * key when the server reports ours used. Returns true when there are keys to upload.
    */
   async updateKeyCounts(oneTimeKeyCount: number, unusedFallbackKeyTypes?: readonly string[]): Promise<boolean> {
+    if (!Number.isSafeInteger(oneTimeKeyCount) || oneTimeKeyCount < 0) {
+      throw invalidArgument('oneTimeKeyCount must be a non-negative integer');
+    }
+    if (
+      unusedFallbackKeyTypes !== undefined &&
+      (!Array.isArray(unusedFallbackKeyTypes) || !unusedFallbackKeyTypes.every((t) => typeof t === 'string'))
+    ) {
+      throw invalidArgument('unusedFallbackKeyTypes must be an array of strings');
+    }
     return this.#run(async () => {
       const account = await this.#loadAccount();
       const max = account.maxNumberOfOneTimeKeys;
@@ -513,6 +570,7 @@ export class Device {
    * Returns the devices accepted; ones with a bad signature or wrong ids are skipped.
    */
   async trackDevices(deviceKeys: readonly Record<string, unknown>[]): Promise<DeviceInfo[]> {
+    if (!Array.isArray(deviceKeys)) throw invalidArgument('deviceKeys must be an array of device_keys objects');
     const accepted: DeviceInfo[] = [];
     for (const keys of deviceKeys) {
       const info = deviceInfoFromKeys(keys);
@@ -588,6 +646,7 @@ export class Device {
 
   /** True when an Olm session with this device exists (otherwise claim a one-time key first). */
   async hasOlmSession(device: DeviceInfo): Promise<boolean> {
+    checkDeviceInfo(device, 'device');
     return this.#run(async () => (await this.#sessionsWith(device.curve25519Key.toBase64())).length > 0);
   }
 
@@ -596,6 +655,8 @@ export class Device {
    * against the device's Ed25519 key, and returns the key.
    */
   static oneTimeKeyFromClaim(device: DeviceInfo, claimed: Record<string, unknown>): Curve25519PublicKey {
+    checkDeviceInfo(device, 'device');
+    if (!isObject(claimed)) throw invalidArgument('claimed must be the /keys/claim object for one device');
     for (const [keyId, value] of Object.entries(claimed)) {
       if (!keyId.startsWith('signed_curve25519:') || !isObject(value)) continue;
       verifySignedJson(value, device.userId, device.deviceId, device.ed25519Key);
@@ -664,8 +725,13 @@ export class Device {
     content: Record<string, unknown>,
     options: { oneTimeKey?: Curve25519PublicKey } = {},
   ): Promise<OlmEncryptedContent> {
-    if (typeof eventType !== 'string' || !isObject(content))
-      throw invalidArgument('eventType and content are required');
+    checkDeviceInfo(recipient, 'recipient');
+    argString(eventType, 'eventType');
+    if (!isObject(content)) throw invalidArgument('content must be an object');
+    if (!isObject(options)) throw invalidArgument('options must be an object');
+    if (options.oneTimeKey !== undefined && !(options.oneTimeKey instanceof Curve25519PublicKey)) {
+      throw invalidArgument('options.oneTimeKey must be a Curve25519PublicKey');
+    }
     const contentJson = stringifyJson(content, 'the to-device content');
     return this.#run(async () => {
       const changes = new Batch();
@@ -691,8 +757,10 @@ export class Device {
     if (content.algorithm !== OLM_ALGORITHM) {
       throw new DeviceError('EVENT_UNSUPPORTED_ALGORITHM', 'unsupported to-device encryption algorithm');
     }
-    const senderKeyText = requireString(content.sender_key, 'content.sender_key');
-    const senderKey = Curve25519PublicKey.fromBase64(senderKeyText);
+    const senderKey = Curve25519PublicKey.fromBase64(requireString(content.sender_key, 'content.sender_key'));
+    // The canonical spelling, never the event's text: padding or unused trailing bits decode to the same
+    // key, and every lookup (sessions, known devices, room keys) must see the key Olm authenticates.
+    const senderKeyText = senderKey.toBase64();
     const ciphertexts = content.ciphertext;
     if (!isObject(ciphertexts)) throw new DeviceError('EVENT_INVALID', 'content.ciphertext is not an object');
 
@@ -945,10 +1013,18 @@ export class Device {
     const { meta, pickle } = openRecord<OutboundMeta>(entry.record, OUTBOUND_GROUP_SCHEMA, this.#pickleKey);
     const session = GroupSession.fromPickle(pickle, this.#pickleKey);
     const state: OutboundState = { session, meta: { ...meta, skipped: meta.skipped ?? 0 } };
-    // Another process (or this one before a crash) may have used indices up to the reservation.
-    if (session.messageIndex < meta.reservedUntil) {
-      state.meta = { ...state.meta, skipped: state.meta.skipped + (meta.reservedUntil - session.messageIndex) };
-      session.advanceTo(meta.reservedUntil);
+    // Another process (or this one before a crash) may have used indices up to the reservation;
+    // unless this Device knows where it stopped and nobody else has held the lease since.
+    const resume = this.#outboundResume.get(roomId);
+    this.#outboundResume.delete(roomId);
+    const known =
+      resume !== undefined && resume.sessionId === session.sessionId && resume.generation === this.#token?.generation;
+    const next = known
+      ? Math.max(session.messageIndex, resume.next)
+      : Math.max(session.messageIndex, meta.reservedUntil);
+    if (session.messageIndex < next) {
+      state.meta = { ...state.meta, skipped: state.meta.skipped + (next - session.messageIndex) };
+      session.advanceTo(next);
     }
     this.#outbound.set(roomId, state);
     return state;
@@ -1015,14 +1091,17 @@ export class Device {
   /**
    * Encrypts a room event with the room's outbound Megolm session, starting a new one when there
    * is none or the rotation policy says so (then `newRoomKey` is set: share it before sending).
+   * The content is written by JSON.stringify, with its rules (undefined, functions and symbols are
+   * left out, NaN and ±Infinity become null); content it cannot write at all (a cycle, a BigInt, a
+   * throwing toJSON) is INVALID_ARGUMENT, before anything is touched.
    */
   encryptRoomEvent(roomId: string, eventType: string, content: Record<string, unknown>): Promise<RoomEncryptionResult> {
     // Not an async function: on every message's path, one async frame less (errors still reject).
     let plaintext: string;
     try {
-      if (typeof roomId !== 'string' || typeof eventType !== 'string' || !isObject(content)) {
-        throw invalidArgument('roomId, eventType and content are required');
-      }
+      argString(roomId, 'roomId');
+      argString(eventType, 'eventType');
+      if (!isObject(content)) throw invalidArgument('content must be an object');
       // Serialised first: content JSON cannot hold fails before any state is touched.
       plaintext = stringifyJson({ type: eventType, content, room_id: roomId }, 'the event content');
     } catch (error) {
@@ -1072,6 +1151,7 @@ export class Device {
 
   /** Discards the room's outbound session (a member left or a device was removed): the next message starts a new one. */
   async rotateRoomKey(roomId: string): Promise<void> {
+    argString(roomId, 'roomId');
     await this.#run(async () => {
       await this.#commit({ removeOutboundGroupSessions: [roomId] });
       this.#outbound.set(roomId, null);
@@ -1092,6 +1172,12 @@ export class Device {
     devices: readonly DeviceInfo[],
     oneTimeKeys: ReadonlyMap<string, Curve25519PublicKey> = new Map(),
   ): Promise<ShareRoomKeyResult> {
+    argString(roomId, 'roomId');
+    if (!Array.isArray(devices)) throw invalidArgument('devices must be an array of DeviceInfo');
+    for (const d of devices) checkDeviceInfo(d, 'each device');
+    if (!(oneTimeKeys instanceof Map) || ![...oneTimeKeys.values()].every((k) => k instanceof Curve25519PublicKey)) {
+      throw invalidArgument('oneTimeKeys must be a Map from Curve25519 key to Curve25519PublicKey');
+    }
     return this.#run(async () => {
       const account = await this.#loadAccount();
       const changes = new Batch();
@@ -1140,6 +1226,11 @@ export class Device {
    * /sendToDevice succeeded), so later calls do not send them again.
    */
   async markRoomKeySent(roomId: string, recipients: readonly (DeviceInfo | ToDeviceMessage)[]): Promise<void> {
+    argString(roomId, 'roomId');
+    if (!Array.isArray(recipients)) throw invalidArgument('recipients must be an array');
+    for (const r of recipients) {
+      checkDeviceInfo(isObject(r) && 'recipient' in r ? r.recipient : r, 'each recipient (or message recipient)');
+    }
     await this.#run(async () => {
       const state = await this.#loadOutbound(roomId);
       if (state === undefined) return;
@@ -1167,7 +1258,7 @@ export class Device {
    */
   async decryptRoomEvent(event: EncryptedRoomEvent, roomId?: string): Promise<DecryptedRoomEvent> {
     if (!isObject(event) || !isObject(event.content)) throw new DeviceError('EVENT_INVALID', 'not an event object');
-    const room = roomId ?? requireString(event.room_id, 'room_id');
+    const room = roomId === undefined ? requireString(event.room_id, 'room_id') : argString(roomId, 'roomId');
     const eventId = requireString(event.event_id, 'event_id');
     const sender = requireString(event.sender, 'sender');
     const timestamp = typeof event.origin_server_ts === 'number' ? event.origin_server_ts : 0;
@@ -1187,6 +1278,8 @@ export class Device {
       if (payload.room_id !== room) {
         throw new DeviceError('EVENT_ROOM_MISMATCH', 'the decrypted event belongs to another room');
       }
+      // Every check before the replay record: a refused event must leave nothing behind.
+      const type = requireString(payload.type, 'payload.type');
       const seen = await this.#store.loadReplay(sessionId, messageIndex);
       if (seen !== undefined) {
         if (seen.eventId !== eventId || seen.originServerTs !== timestamp) {
@@ -1199,7 +1292,7 @@ export class Device {
       }
       return {
         event: {
-          type: requireString(payload.type, 'payload.type'),
+          type,
           content: isObject(payload.content) ? payload.content : {},
           room_id: room,
         },
@@ -1218,6 +1311,7 @@ export class Device {
 
   /** Exports every inbound session (or one room's) at its first known index, in the Matrix form. */
   async exportRoomKeys(roomId?: string): Promise<ExportedRoomKey[]> {
+    if (roomId !== undefined) argString(roomId, 'roomId');
     return this.#run(async () => {
       const entries = await this.#store.listInboundGroupSessions(roomId);
       return entries.map((entry) => {
@@ -1242,23 +1336,25 @@ export class Device {
    * messages. Returns how many were stored. Malformed entries are skipped.
    */
   async importRoomKeys(keys: readonly ExportedRoomKey[], source: 'import' | 'forwarded' = 'import'): Promise<number> {
+    if (!Array.isArray(keys)) throw invalidArgument('keys must be an array of exported room keys');
+    if (source !== 'import' && source !== 'forwarded') throw invalidArgument("source must be 'import' or 'forwarded'");
     return this.#run(async () => {
       const entries: InboundGroupSessionEntry[] = [];
       const states: InboundState[] = [];
       for (const key of keys) {
         let candidate: Omit<InboundState, 'storeId'>;
         try {
-          if (key.algorithm !== MEGOLM_ALGORITHM) continue;
-          const session = InboundGroupSession.import(ExportedSessionKey.fromBase64(key.session_key));
-          if (session.sessionId !== key.session_id) continue;
+          // Read as the key-export file format reads an entry: what that format could not hold is skipped.
+          const parsed = roomKeyExportFromJson(key);
+          if (parsed.algorithm !== MEGOLM_ALGORITHM) continue;
           candidate = {
-            session,
+            session: InboundGroupSession.import(parsed.sessionKey),
             meta: {
-              roomId: requireString(key.room_id, 'room_id'),
-              senderKey: requireString(key.sender_key, 'sender_key'),
-              senderClaimedEd25519: key.sender_claimed_keys?.ed25519,
+              roomId: requireString(parsed.roomId, 'room_id'),
+              senderKey: requireString(parsed.senderKey, 'sender_key'),
+              senderClaimedEd25519: parsed.senderClaimedKeys.ed25519,
               source,
-              forwardingChain: [...(key.forwarding_curve25519_key_chain ?? [])],
+              forwardingChain: [...parsed.forwardingCurve25519KeyChain],
             },
           };
         } catch (error) {
@@ -1307,6 +1403,7 @@ export class Device {
  * Returns undefined when the object is malformed or the signature does not verify.
  */
 export function deviceInfoFromKeys(keys: Record<string, unknown>): DeviceInfo | undefined {
+  if (!isObject(keys)) return undefined;
   try {
     const userId = keys.user_id;
     const deviceId = keys.device_id;

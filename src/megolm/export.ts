@@ -126,6 +126,15 @@ function toJsonEntry(entry: RoomKeyExport, i: number, name?: string): Record<str
   return json;
 }
 
+function checkOptions(options: unknown): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw invalidArgument('options must be an object');
+  }
+  const onProgress = (options as { onProgress?: unknown }).onProgress;
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw invalidArgument('onProgress must be a function');
+}
+
 async function deriveKeys(
   passphrase: string,
   salt: Uint8Array,
@@ -158,6 +167,7 @@ export async function encryptKeyExport(
 ): Promise<string> {
   if (!Array.isArray(sessions)) throw invalidArgument('sessions must be an array');
   checkString(passphrase, 'the passphrase');
+  checkOptions(options);
   const rounds = options.rounds ?? KEY_EXPORT_DEFAULT_ROUNDS;
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 0xffffffff) {
     throw invalidArgument('rounds must be an integer from 1 to 2^32 - 1', { actual: rounds });
@@ -263,6 +273,7 @@ export async function decryptKeyExport(
 ): Promise<RoomKeyExport[]> {
   checkString(text, 'the key export');
   checkString(passphrase, 'the passphrase');
+  checkOptions(options);
   const maxRounds = options.maxRounds ?? KEY_EXPORT_MAX_ROUNDS;
   if (!Number.isInteger(maxRounds) || maxRounds < 1) throw invalidArgument('maxRounds must be a positive integer');
   const bytes = unarmor(text);
