@@ -25,7 +25,7 @@ import {
   roomKeyExportFromJson,
   roomKeyExportToJson,
 } from '../megolm/export.js';
-import { ExportedSessionKey, GroupSession, InboundGroupSession, MegolmMessage, SessionKey } from '../megolm/index.js';
+import { GroupSession, InboundGroupSession, MegolmMessage, SessionKey } from '../megolm/index.js';
 import { Account } from '../olm/account.js';
 import { SessionConfig } from '../olm/config.js';
 import { olmMessageFromParts, PreKeyMessage } from '../olm/messages.js';
