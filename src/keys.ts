@@ -4,10 +4,11 @@
  */
 import { ed25519Verify, type KeyCache } from './crypto/index.js';
 import { decodeBase64, encodeBase64 } from './encoding/base64.js';
+import { isBytes } from './encoding/binary.js';
 import { invalidArgument, KeyError, SignatureError } from './errors.js';
 
 function checkBytes(what: string, bytes: Uint8Array, length: number): void {
-  if (!(bytes instanceof Uint8Array)) throw invalidArgument(`${what} must be a Uint8Array`);
+  if (!isBytes(bytes)) throw invalidArgument(`${what} must be a Uint8Array`);
   if (bytes.length !== length) {
     throw new KeyError('KEY_INVALID_LENGTH', `${what} must be ${length} bytes`, {
       expected: length,
@@ -35,6 +36,11 @@ let signatureBytesOf: (signature: Ed25519Signature) => Uint8Array;
 
 /** A Curve25519 (X25519) public key: identity keys, one-time keys, ratchet keys. */
 export class Curve25519PublicKey {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is Curve25519PublicKey {
+    return typeof value === 'object' && value !== null && #bytes in value;
+  }
+
   readonly #bytes: Uint8Array;
   #base64: string | undefined;
 
@@ -78,6 +84,11 @@ export class Curve25519PublicKey {
 
 /** An Ed25519 public key, verifying strictly (see `ed25519Verify`). */
 export class Ed25519PublicKey {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is Ed25519PublicKey {
+    return typeof value === 'object' && value !== null && #bytes in value;
+  }
+
   readonly #bytes: Uint8Array;
   #base64: string | undefined;
   readonly #cache: KeyCache = {};
@@ -123,7 +134,7 @@ export class Ed25519PublicKey {
   isValidSignature(message: Uint8Array | string, signature: Ed25519Signature): boolean {
     if (!(signature instanceof Ed25519Signature)) throw invalidArgument('signature must be an Ed25519Signature');
     const bytes = typeof message === 'string' ? new TextEncoder().encode(message) : message;
-    if (!(bytes instanceof Uint8Array)) throw invalidArgument('message must be a string or a Uint8Array');
+    if (!isBytes(bytes)) throw invalidArgument('message must be a string or a Uint8Array');
     return ed25519Verify(this.#bytes, bytes, signatureBytesOf(signature), this.#cache);
   }
 
@@ -136,6 +147,11 @@ export class Ed25519PublicKey {
 }
 
 export class Ed25519Signature {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is Ed25519Signature {
+    return typeof value === 'object' && value !== null && #bytes in value;
+  }
+
   readonly #bytes: Uint8Array;
 
   static {

@@ -10,6 +10,7 @@
  */
 import { chacha20Poly1305Open, chacha20Poly1305Seal, randomBytes } from './crypto/index.js';
 import { decodeBase64, encodeBase64 } from './encoding/base64.js';
+import { isBytes } from './encoding/binary.js';
 import { invalidArgument, PickleError, TriturusError } from './errors.js';
 
 const ENVELOPE_VERSION = 1;
@@ -26,7 +27,7 @@ export const PickleKind = {
 export type PickleKind = (typeof PickleKind)[keyof typeof PickleKind];
 
 export function checkPickleKey(key: Uint8Array): void {
-  if (!(key instanceof Uint8Array)) throw invalidArgument('the pickle key must be a Uint8Array');
+  if (!isBytes(key)) throw invalidArgument('the pickle key must be a Uint8Array');
   if (key.length !== 32) throw invalidArgument('the pickle key must be 32 bytes', { expected: 32, actual: key.length });
 }
 

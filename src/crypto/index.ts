@@ -5,6 +5,7 @@
  */
 
 import defaultBackend from '#crypto-default';
+import { isBytes } from '../encoding/binary.js';
 import { DecryptionError, invalidArgument, KeyError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
@@ -28,6 +29,15 @@ export function cryptoBackend(): CryptoBackend {
 
 /** Replaces the backend (e.g. to run the pure-JavaScript one under Node). Affects later calls only. */
 export function setCryptoBackend(backend: CryptoBackend): void {
+  if (
+    backend === null ||
+    typeof backend !== 'object' ||
+    (backend.name !== 'node' && backend.name !== 'noble') ||
+    typeof backend.sha256 !== 'function' ||
+    typeof backend.ed25519Verify !== 'function'
+  ) {
+    throw invalidArgument('expected a crypto backend (nodeBackend or nobleBackend)');
+  }
   active = backend;
 }
 
@@ -74,6 +84,9 @@ let random: RandomSource = systemRandom;
  * makes every key predictable. Pass undefined to restore the system's CSPRNG.
  */
 export function setRandomSource(source: RandomSource | undefined): void {
+  if (source !== undefined && typeof source !== 'function') {
+    throw invalidArgument('the random source must be a function (or undefined for the system source)');
+  }
   random = source ?? systemRandom;
 }
 
@@ -163,7 +176,7 @@ export function pbkdf2HmacSha512(
 // Ciphers
 
 function checkLength(what: string, bytes: Uint8Array, expected: number): void {
-  if (!(bytes instanceof Uint8Array)) throw invalidArgument(`${what} must be a Uint8Array`);
+  if (!isBytes(bytes)) throw invalidArgument(`${what} must be a Uint8Array`);
   if (bytes.length !== expected) {
     throw invalidArgument(`${what} must be ${expected} bytes`, { expected, actual: bytes.length });
   }
@@ -256,6 +269,11 @@ const REDACTED = '[redacted]';
  * costs nothing until it is used.
  */
 export class X25519SecretKey {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is X25519SecretKey {
+    return typeof value === 'object' && value !== null && #secret in value;
+  }
+
   readonly #secret: Uint8Array;
   #publicKey: Uint8Array | undefined;
   readonly #cache: KeyCache = {};
@@ -413,6 +431,11 @@ export function ed25519Verify(
  * expanded form (clamped scalar ‖ prefix), which has no seed and signs through noble.
  */
 export class Ed25519SecretKey {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is Ed25519SecretKey {
+    return typeof value === 'object' && value !== null && #seed in value;
+  }
+
   readonly #seed: Uint8Array | undefined;
   readonly #expanded: Uint8Array | undefined;
   #publicKey: Uint8Array | undefined;

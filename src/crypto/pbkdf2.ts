@@ -9,6 +9,8 @@
  * (FIPS 180-4 §6.4) uses 64-bit words held as (high, low) pairs of 32-bit integers. It is
  * cross-tested against both backends' PBKDF2 and HMAC. Nothing branches on or indexes by secrets.
  */
+
+import { isBytes } from '../encoding/binary.js';
 import { sha512 } from './index.js';
 
 // FIPS 180-4 §4.2.3 / §5.3.5: the round constants are the first 64 bits of the fractional parts
@@ -210,7 +212,7 @@ export async function pbkdf2HmacSha512Chunked(
   length: number,
   options: Pbkdf2Progress = {},
 ): Promise<Uint8Array> {
-  if (!(password instanceof Uint8Array) || !(salt instanceof Uint8Array)) {
+  if (!isBytes(password) || !isBytes(salt)) {
     throw new TypeError('PBKDF2 password and salt must be Uint8Arrays');
   }
   if (!Number.isSafeInteger(iterations) || iterations < 1) throw new RangeError('PBKDF2 iterations must be ≥ 1');

@@ -13,6 +13,7 @@
 
 import { randomBytes } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
+import { isBytes } from '../encoding/binary.js';
 import { parseJsonObject, stringifyJson, utf8Decode } from '../encoding/json.js';
 import { DeviceError, invalidArgument, StoreError, TriturusError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
@@ -230,7 +231,7 @@ export class Device {
     if (typeof options.userId !== 'string' || typeof options.deviceId !== 'string') {
       throw invalidArgument('userId and deviceId must be strings');
     }
-    if (!(options.pickleKey instanceof Uint8Array) || options.pickleKey.length !== 32) {
+    if (!isBytes(options.pickleKey) || options.pickleKey.length !== 32) {
       throw invalidArgument('pickleKey must be 32 bytes');
     }
     this.#store = store;
@@ -329,6 +330,9 @@ export class Device {
           this.#dropCaches();
           if (error instanceof StoreError && error.code === 'STORE_LEASE_LOST' && attempt === 0) {
             this.#token = undefined;
+            // The retry reloads outbound sessions past their reserved blocks, so it reserves anew
+            // through a fenced commit instead of depending on the local lease clock a second time.
+            this.#outboundResume.clear();
             continue;
           }
           throw error;

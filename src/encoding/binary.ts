@@ -185,3 +185,8 @@ export class ByteReader {
     }
   }
 }
+
+/** A real Uint8Array (or Buffer): not a Proxy of one, nor an object made from its prototype. */
+export function isBytes(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && ArrayBuffer.isView(value);
+}

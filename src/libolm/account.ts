@@ -14,7 +14,7 @@
  * itself refuses ("keys thus used should be considered compromised").
  */
 import { Ed25519SecretKey, randomBytes, X25519SecretKey } from '../crypto/index.js';
-import { ByteReader, ByteWriter } from '../encoding/binary.js';
+import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
 import { invalidArgument, PickleError, TriturusError } from '../errors.js';
 import { Account } from '../olm/account.js';
 import { openPickle, PickleKind, parsePickleBody } from '../pickle.js';
@@ -263,7 +263,7 @@ function writeRecord(w: ByteWriter, record: KeyRecord): void {
  */
 export function accountToLibolmPickle(account: Account, key: LibolmPickleKey): string {
   if (!(account instanceof Account)) throw invalidArgument('expected an Account');
-  if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+  if (typeof key !== 'string' && !isBytes(key)) {
     throw invalidArgument('a libolm pickle key is a string or a Uint8Array');
   }
   const parts = partsOfAccount(account);

@@ -5,6 +5,7 @@
  */
 import { aes256CbcDecrypt, aes256CbcEncrypt, constantTimeEqual, hkdfSha256, hmacSha256 } from '../crypto/index.js';
 import { decodeBase64, encodeBase64 } from '../encoding/base64.js';
+import { isBytes } from '../encoding/binary.js';
 import { invalidArgument, PickleError, TriturusError } from '../errors.js';
 
 const INFO = new TextEncoder().encode('Pickle');
@@ -14,7 +15,7 @@ export type LibolmPickleKey = Uint8Array | string;
 
 function keyBytes(key: LibolmPickleKey): Uint8Array {
   if (typeof key === 'string') return new TextEncoder().encode(key);
-  if (key instanceof Uint8Array) return key;
+  if (isBytes(key)) return key;
   throw invalidArgument('a libolm pickle key is a string or a Uint8Array');
 }
 

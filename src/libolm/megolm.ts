@@ -12,8 +12,8 @@
  * expanded key, which libolm signs with identically.
  */
 import { Ed25519SecretKey } from '../crypto/index.js';
-import { ByteReader, ByteWriter } from '../encoding/binary.js';
-import { PickleError, TriturusError } from '../errors.js';
+import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
+import { invalidArgument, PickleError, TriturusError } from '../errors.js';
 import { MegolmSessionConfig } from '../megolm/config.js';
 import { GroupSession } from '../megolm/group-session.js';
 import { InboundGroupSession } from '../megolm/inbound-group-session.js';
@@ -88,6 +88,11 @@ export function inboundGroupSessionFromLibolmPickle(pickle: string, key: LibolmP
   });
 }
 
+function checkPickleKey(key: unknown): void {
+  if (typeof key !== 'string' && !isBytes(key))
+    throw invalidArgument('a libolm pickle key is a string or a Uint8Array');
+}
+
 function requireVersion1(config: MegolmSessionConfig): void {
   if (config.version !== 1) {
     throw new TriturusError('UNSUPPORTED', 'libolm pickles hold Megolm v1 sessions only', { version: config.version });
@@ -96,6 +101,8 @@ function requireVersion1(config: MegolmSessionConfig): void {
 
 /** A libolm OutboundGroupSession pickle of `session` (Megolm v1 only). */
 export function groupSessionToLibolmPickle(session: GroupSession, key: LibolmPickleKey): string {
+  if (!(session instanceof GroupSession)) throw invalidArgument('expected a GroupSession');
+  checkPickleKey(key);
   const parts = session.toParts();
   try {
     requireVersion1(parts.config);
@@ -116,6 +123,8 @@ export function groupSessionToLibolmPickle(session: GroupSession, key: LibolmPic
 
 /** A libolm InboundGroupSession pickle (version 2) of `session` (Megolm v1 only). */
 export function inboundGroupSessionToLibolmPickle(session: InboundGroupSession, key: LibolmPickleKey): string {
+  if (!(session instanceof InboundGroupSession)) throw invalidArgument('expected an InboundGroupSession');
+  checkPickleKey(key);
   const parts = session.toParts();
   try {
     requireVersion1(parts.config);

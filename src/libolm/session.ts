@@ -15,7 +15,7 @@
  * for the whole session, each tagged with its chain's ratchet key; triturus keeps 40 per chain.
  */
 import { randomBytes, X25519SecretKey } from '../crypto/index.js';
-import { ByteReader, ByteWriter } from '../encoding/binary.js';
+import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
 import { invalidArgument, PickleError, TriturusError } from '../errors.js';
 import { Curve25519PublicKey } from '../keys.js';
 import { SessionConfig } from '../olm/config.js';
@@ -309,7 +309,7 @@ function notLossless(message: string, details: { actual?: number; expected?: num
  */
 export function sessionToLibolmPickle(session: Session, key: LibolmPickleKey): string {
   if (!(session instanceof Session)) throw invalidArgument('expected a Session');
-  if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+  if (typeof key !== 'string' && !isBytes(key)) {
     throw invalidArgument('a libolm pickle key is a string or a Uint8Array');
   }
   if (session.config.version !== 1) {

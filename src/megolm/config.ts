@@ -11,6 +11,11 @@ export const MEGOLM_VERSION_V2 = 4;
  * key formats are the same for both, so both ends must agree on the version out of band.
  */
 export class MegolmSessionConfig {
+  /** Only the two configs exist: anything else (Object.create of the prototype, a Proxy) is refused. */
+  static [Symbol.hasInstance](value: unknown): value is MegolmSessionConfig {
+    return value === V1 || value === V2;
+  }
+
   readonly version: 1 | 2;
 
   private constructor(version: 1 | 2) {

@@ -168,11 +168,16 @@ export async function encryptKeyExport(
   if (!Array.isArray(sessions)) throw invalidArgument('sessions must be an array');
   checkString(passphrase, 'the passphrase');
   checkOptions(options);
-  const rounds = options.rounds ?? KEY_EXPORT_DEFAULT_ROUNDS;
+  const rounds = options.rounds === undefined ? KEY_EXPORT_DEFAULT_ROUNDS : options.rounds;
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 0xffffffff) {
-    throw invalidArgument('rounds must be an integer from 1 to 2^32 - 1', { actual: rounds });
+    throw invalidArgument('rounds must be an integer from 1 to 2^32 - 1', {
+      actual: typeof rounds === 'number' ? rounds : Number.NaN,
+    });
   }
-  const plaintext = UTF8.encode(JSON.stringify(sessions.map((entry, i) => toJsonEntry(entry, i))));
+  // A loop, not map: map skips the holes of a sparse array, which would be written as null.
+  const entries: Record<string, unknown>[] = [];
+  for (let i = 0; i < sessions.length; i++) entries.push(toJsonEntry(sessions[i]!, i));
+  const plaintext = UTF8.encode(JSON.stringify(entries));
   const salt = randomBytes(SALT_LENGTH);
   const iv = randomBytes(IV_LENGTH);
   iv[8]! &= 0x7f; // bit 63 of the big-endian 128-bit IV
@@ -274,7 +279,7 @@ export async function decryptKeyExport(
   checkString(text, 'the key export');
   checkString(passphrase, 'the passphrase');
   checkOptions(options);
-  const maxRounds = options.maxRounds ?? KEY_EXPORT_MAX_ROUNDS;
+  const maxRounds = options.maxRounds === undefined ? KEY_EXPORT_MAX_ROUNDS : options.maxRounds;
   if (!Number.isInteger(maxRounds) || maxRounds < 1) throw invalidArgument('maxRounds must be a positive integer');
   const bytes = unarmor(text);
   if (bytes.length < PREFIX_LENGTH + MAC_LENGTH) {

@@ -7,7 +7,7 @@
  */
 
 import { Ed25519SecretKey, randomBytes } from '../crypto/index.js';
-import { ByteReader, ByteWriter } from '../encoding/binary.js';
+import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
 import { withUtf8 } from '../encoding/json.js';
 import { invalidArgument, PickleError, SessionError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
@@ -31,6 +31,11 @@ export interface GroupSessionParts {
 }
 
 export class GroupSession {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is GroupSession {
+    return typeof value === 'object' && value !== null && #ratchet in value;
+  }
+
   readonly #config: MegolmSessionConfig;
   readonly #ratchet: RatchetState;
   readonly #signingKey: Ed25519SecretKey;
@@ -53,7 +58,7 @@ export class GroupSession {
   /** @internal Takes copies of the ratchet; takes ownership of the signing key. */
   static fromParts(parts: GroupSessionParts): GroupSession {
     checkConfig(parts.config);
-    if (!(parts.ratchet instanceof Uint8Array) || parts.ratchet.length !== RATCHET_LENGTH) {
+    if (!isBytes(parts.ratchet) || parts.ratchet.length !== RATCHET_LENGTH) {
       throw invalidArgument('a Megolm ratchet is 128 bytes', { expected: RATCHET_LENGTH });
     }
     if (!Number.isInteger(parts.counter) || parts.counter < 0 || parts.counter > 0xffffffff) {
@@ -83,7 +88,7 @@ export class GroupSession {
   encrypt(plaintext: Uint8Array | string): MegolmMessage {
     this.#checkUsable();
     if (typeof plaintext === 'string') return withUtf8(plaintext, (bytes) => this.#encryptBytes(bytes));
-    if (!(plaintext instanceof Uint8Array)) throw invalidArgument('plaintext must be a string or a Uint8Array');
+    if (!isBytes(plaintext)) throw invalidArgument('plaintext must be a string or a Uint8Array');
     return this.#encryptBytes(plaintext);
   }
 

@@ -9,7 +9,7 @@
  */
 
 import { constantTimeEqual } from '../crypto/index.js';
-import { ByteReader, ByteWriter } from '../encoding/binary.js';
+import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
 import { DecodeError, DecryptionError, invalidArgument, PickleError, SessionError, SignatureError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Ed25519PublicKey, ed25519Bytes } from '../keys.js';
@@ -67,13 +67,18 @@ function checkIndex(index: unknown, what: string): number {
 }
 
 function checkRatchetPart(part: { data: Uint8Array; counter: number }, what: string): void {
-  if (!(part.data instanceof Uint8Array) || part.data.length !== RATCHET_LENGTH) {
+  if (!isBytes(part.data) || part.data.length !== RATCHET_LENGTH) {
     throw invalidArgument(`${what} ratchet must be 128 bytes`, { expected: RATCHET_LENGTH });
   }
   checkIndex(part.counter, `${what} ratchet index`);
 }
 
 export class InboundGroupSession {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is InboundGroupSession {
+    return typeof value === 'object' && value !== null && #initial in value;
+  }
+
   readonly #config: MegolmSessionConfig;
   readonly #signingKey: Ed25519PublicKey;
   readonly #initial: RatchetState;

@@ -14,7 +14,7 @@
  */
 
 import { decodeBase64, decodeBase64Secret, encodeBase64, encodeBase64Secret } from '../encoding/base64.js';
-import { allocPublic } from '../encoding/binary.js';
+import { allocPublic, isBytes } from '../encoding/binary.js';
 import { ProtoReader, varintLength, WIRE_BYTES, WIRE_VARINT, writeVarint } from '../encoding/varint.js';
 import { DecodeError, invalidArgument, KeyError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
@@ -35,7 +35,7 @@ function malformed(message: string, details: { expected?: number; actual?: numbe
 }
 
 function bytesInput(input: unknown, what: string): Uint8Array {
-  if (!(input instanceof Uint8Array)) throw invalidArgument(`${what} must be a Uint8Array`);
+  if (!isBytes(input)) throw invalidArgument(`${what} must be a Uint8Array`);
   return input;
 }
 
@@ -46,6 +46,11 @@ function stringInput(input: unknown, what: string): string {
 
 /** An encrypted, MAC-ed and signed Megolm message. Public data. */
 export class MegolmMessage {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is MegolmMessage {
+    return typeof value === 'object' && value !== null && #bytes in value;
+  }
+
   readonly version: number;
   readonly messageIndex: number;
   /** The whole encoded message. */
@@ -223,11 +228,17 @@ let exportedKeyBytes: (key: ExportedSessionKey) => Uint8Array;
  * format). Decoding verifies the signature, so every SessionKey object is authentic.
  */
 export class SessionKey {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is SessionKey {
+    return typeof value === 'object' && value !== null && #bytes in value;
+  }
+
   readonly #bytes: Uint8Array;
+  #wiped = false;
   #signingKey: Ed25519PublicKey | undefined;
 
   static {
-    sessionKeyBytes = (key) => key.#bytes;
+    sessionKeyBytes = (key) => key.#live();
   }
 
   private constructor(bytes: Uint8Array, signingKey?: Ed25519PublicKey) {
@@ -273,12 +284,13 @@ export class SessionKey {
 
   /** The message index the key starts at. */
   get messageIndex(): number {
-    return readIndex(this.#bytes);
+    return readIndex(this.#live());
   }
 
   /** The session's Ed25519 key, which also names it. */
   get signingKey(): Ed25519PublicKey {
-    this.#signingKey ??= Ed25519PublicKey.fromBytes(this.#bytes.subarray(5 + RATCHET_LENGTH, BODY_LENGTH));
+    const bytes = this.#live();
+    this.#signingKey ??= Ed25519PublicKey.fromBytes(bytes.subarray(5 + RATCHET_LENGTH, BODY_LENGTH));
     return this.#signingKey;
   }
 
@@ -287,16 +299,22 @@ export class SessionKey {
   }
 
   toBytes(): Uint8Array {
-    return this.#bytes.slice();
+    return this.#live().slice();
   }
 
   toBase64(): string {
-    return encodeBase64Secret(this.#bytes);
+    return encodeBase64Secret(this.#live());
   }
 
   /** Overwrites the key material. The object is unusable afterwards. */
   wipe(): void {
+    this.#wiped = true;
     this.#bytes.fill(0);
+  }
+
+  #live(): Uint8Array {
+    if (this.#wiped) throw invalidArgument('this session key was wiped');
+    return this.#bytes;
   }
 
   toString(): string {
@@ -315,11 +333,17 @@ export class SessionKey {
  * key backups and key-export files carry it. A session imported from one is not verified.
  */
 export class ExportedSessionKey {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is ExportedSessionKey {
+    return typeof value === 'object' && value !== null && #bytes in value;
+  }
+
   readonly #bytes: Uint8Array;
+  #wiped = false;
   #signingKey: Ed25519PublicKey | undefined;
 
   static {
-    exportedKeyBytes = (key) => key.#bytes;
+    exportedKeyBytes = (key) => key.#live();
   }
 
   private constructor(bytes: Uint8Array) {
@@ -356,11 +380,12 @@ export class ExportedSessionKey {
   }
 
   get messageIndex(): number {
-    return readIndex(this.#bytes);
+    return readIndex(this.#live());
   }
 
   get signingKey(): Ed25519PublicKey {
-    this.#signingKey ??= Ed25519PublicKey.fromBytes(this.#bytes.subarray(5 + RATCHET_LENGTH, BODY_LENGTH));
+    const bytes = this.#live();
+    this.#signingKey ??= Ed25519PublicKey.fromBytes(bytes.subarray(5 + RATCHET_LENGTH, BODY_LENGTH));
     return this.#signingKey;
   }
 
@@ -369,15 +394,21 @@ export class ExportedSessionKey {
   }
 
   toBytes(): Uint8Array {
-    return this.#bytes.slice();
+    return this.#live().slice();
   }
 
   toBase64(): string {
-    return encodeBase64Secret(this.#bytes);
+    return encodeBase64Secret(this.#live());
   }
 
   wipe(): void {
+    this.#wiped = true;
     this.#bytes.fill(0);
+  }
+
+  #live(): Uint8Array {
+    if (this.#wiped) throw invalidArgument('this session key was wiped');
+    return this.#bytes;
   }
 
   toString(): string {

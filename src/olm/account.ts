@@ -5,7 +5,7 @@
 
 import { Ed25519SecretKey, X25519SecretKey } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
-import { ByteReader, ByteWriter } from '../encoding/binary.js';
+import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
 import { invalidArgument, PickleError, SessionError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Curve25519PublicKey, curve25519Bytes, Ed25519PublicKey, Ed25519Signature } from '../keys.js';
@@ -53,11 +53,16 @@ export function keyIdToString(id: number): string {
 
 function toBytes(message: Uint8Array | string, what: string): Uint8Array {
   if (typeof message === 'string') return new TextEncoder().encode(message);
-  if (message instanceof Uint8Array) return message;
+  if (isBytes(message)) return message;
   throw invalidArgument(`${what} must be a string or a Uint8Array`);
 }
 
 export class Account {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is Account {
+    return typeof value === 'object' && value !== null && #signingKey in value;
+  }
+
   readonly #signingKey: Ed25519SecretKey;
   readonly #identityKey: X25519SecretKey;
   #identityKeys: IdentityKeys | undefined;
@@ -66,6 +71,7 @@ export class Account {
   #fallbackKey: StoredKey | undefined;
   #previousFallbackKey: StoredKey | undefined;
   #nextKeyId = 0;
+  #freed = false;
 
   private constructor(signingKey: Ed25519SecretKey, identityKey: X25519SecretKey) {
     this.#signingKey = signingKey;
@@ -103,6 +109,7 @@ export class Account {
     previousFallbackKey: { id: number; key: X25519SecretKey; published: boolean } | undefined;
     nextKeyId: number;
   } {
+    this.#checkUsable();
     const copy = (k: StoredKey) => ({
       id: k.id,
       key: X25519SecretKey.fromParts(k.key.toBytes(), k.key.publicKey),
@@ -141,6 +148,7 @@ export class Account {
   }
 
   sign(message: Uint8Array | string): Ed25519Signature {
+    this.#checkUsable();
     return Ed25519Signature.fromBytes(this.#signingKey.sign(toBytes(message, 'message')));
   }
 
@@ -154,8 +162,11 @@ export class Account {
   }
 
   generateOneTimeKeys(count: number): OneTimeKeyGenerationResult {
+    this.#checkUsable();
     if (!Number.isSafeInteger(count) || count < 0 || count > MAX_ONE_TIME_KEYS) {
-      throw invalidArgument(`one-time key count must be an integer from 0 to ${MAX_ONE_TIME_KEYS}`, { actual: count });
+      throw invalidArgument(`one-time key count must be an integer from 0 to ${MAX_ONE_TIME_KEYS}`, {
+        actual: typeof count === 'number' ? count : Number.NaN,
+      });
     }
     // Generate first, so a failure (e.g. no randomness) changes nothing.
     const fresh: StoredKey[] = [];
@@ -191,6 +202,7 @@ export class Account {
    * messages in flight decrypt); the old previous one is dropped and returned.
    */
   generateFallbackKey(): Curve25519PublicKey | undefined {
+    this.#checkUsable();
     const key: StoredKey = { id: this.#nextKeyId, key: X25519SecretKey.generate(), published: false };
     this.#nextKeyId++;
     const dropped = this.#previousFallbackKey;
@@ -220,6 +232,7 @@ export class Account {
 
   /** Drops the previous fallback key; true when there was one. */
   forgetFallbackKey(): boolean {
+    this.#checkUsable();
     const k = this.#previousFallbackKey;
     if (k === undefined) return false;
     k.key.wipe();
@@ -228,6 +241,7 @@ export class Account {
   }
 
   markKeysAsPublished(): void {
+    this.#checkUsable();
     for (const k of this.#oneTimeKeys.values()) k.published = true;
     if (this.#fallbackKey !== undefined) this.#fallbackKey.published = true;
   }
@@ -237,6 +251,7 @@ export class Account {
     theirIdentityKey: Curve25519PublicKey,
     theirOneTimeKey: Curve25519PublicKey,
   ): Session {
+    this.#checkUsable();
     if (!(config instanceof SessionConfig)) throw invalidArgument('config must be a SessionConfig');
     if (!(theirIdentityKey instanceof Curve25519PublicKey) || !(theirOneTimeKey instanceof Curve25519PublicKey)) {
       throw invalidArgument('their identity and one-time keys must be Curve25519PublicKey values');
@@ -277,6 +292,7 @@ export class Account {
    * used is removed only after the message decrypted; a fallback key is kept.
    */
   createInboundSession(theirIdentityKey: Curve25519PublicKey, message: PreKeyMessage): InboundCreationResult {
+    this.#checkUsable();
     if (!(theirIdentityKey instanceof Curve25519PublicKey))
       throw invalidArgument('their identity key must be a Curve25519PublicKey');
     if (!(message instanceof PreKeyMessage)) throw invalidArgument('expected a PreKeyMessage');
@@ -342,6 +358,7 @@ export class Account {
   // Pickling
 
   pickle(pickleKey: Uint8Array): string {
+    this.#checkUsable();
     return sealPickle(PickleKind.account, this.#serialize(), pickleKey);
   }
 
@@ -402,12 +419,17 @@ export class Account {
 
   /** Forgets every secret. The account is unusable afterwards. */
   free(): void {
+    this.#freed = true;
     this.#signingKey.wipe();
     this.#identityKey.wipe();
     for (const k of this.#oneTimeKeys.values()) k.key.wipe();
     this.#oneTimeKeys.clear();
     this.#fallbackKey?.key.wipe();
     this.#previousFallbackKey?.key.wipe();
+  }
+
+  #checkUsable(): void {
+    if (this.#freed) throw new SessionError('SESSION_NOT_FOUND', 'this account was freed');
   }
 
   toString(): string {

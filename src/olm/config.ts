@@ -6,6 +6,11 @@ import { MESSAGE_VERSION_V1, MESSAGE_VERSION_V2 } from './messages.js';
  * truncated MACs) and the default; version 2 (vodozemac's extension) uses the full 32-byte MAC.
  */
 export class SessionConfig {
+  /** Only the two configs exist: anything else (Object.create of the prototype, a Proxy) is refused. */
+  static [Symbol.hasInstance](value: unknown): value is SessionConfig {
+    return value === V1 || value === V2;
+  }
+
   readonly version: 1 | 2;
 
   private constructor(version: 1 | 2) {

@@ -8,7 +8,7 @@
  * config v2, vodozemac's extension). Decoders accept fields in any order and skip unknown ones.
  */
 import { decodeBase64, encodeBase64 } from '../encoding/base64.js';
-import { allocPublic } from '../encoding/binary.js';
+import { allocPublic, isBytes } from '../encoding/binary.js';
 import { ProtoReader, varintLength, WIRE_BYTES, WIRE_VARINT, writeVarint } from '../encoding/varint.js';
 import { DecodeError, invalidArgument } from '../errors.js';
 import { Curve25519PublicKey, curve25519Bytes } from '../keys.js';
@@ -36,12 +36,17 @@ function read32(reader: ProtoReader, what: string): Uint8Array {
 
 function toBytesInput(input: Uint8Array | string, what: string): Uint8Array {
   if (typeof input === 'string') return decodeBase64(input);
-  if (input instanceof Uint8Array) return input;
+  if (isBytes(input)) return input;
   throw invalidArgument(`${what} must be bytes or a base64 string`);
 }
 
 /** A normal Olm message (type 1). */
 export class Message {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is Message {
+    return typeof value === 'object' && value !== null && #bytes in value;
+  }
+
   readonly version: number;
   readonly ratchetKey: Curve25519PublicKey;
   readonly chainIndex: number;
@@ -103,7 +108,7 @@ export class Message {
   }
 
   static fromBytes(input: Uint8Array): Message {
-    if (!(input instanceof Uint8Array)) throw invalidArgument('an Olm message must be bytes');
+    if (!isBytes(input)) throw invalidArgument('an Olm message must be bytes');
     const bytes = input.slice();
     if (bytes.length < 1) throw malformed('empty Olm message');
     const version = bytes[0]!;
@@ -157,6 +162,11 @@ export class Message {
 
 /** A pre-key Olm message (type 0): a normal message plus the keys that start the session. */
 export class PreKeyMessage {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is PreKeyMessage {
+    return typeof value === 'object' && value !== null && #bytes in value;
+  }
+
   readonly oneTimeKey: Curve25519PublicKey;
   readonly baseKey: Curve25519PublicKey;
   readonly identityKey: Curve25519PublicKey;
@@ -210,7 +220,7 @@ export class PreKeyMessage {
   }
 
   static fromBytes(input: Uint8Array): PreKeyMessage {
-    if (!(input instanceof Uint8Array)) throw invalidArgument('an Olm pre-key message must be bytes');
+    if (!isBytes(input)) throw invalidArgument('an Olm pre-key message must be bytes');
     const bytes = input.slice();
     if (bytes.length < 1) throw malformed('empty Olm pre-key message');
     if (bytes[0] !== PRE_KEY_VERSION) {
@@ -262,5 +272,6 @@ export type OlmMessage = PreKeyMessage | Message;
 export function olmMessageFromParts(type: number, body: string | Uint8Array): OlmMessage {
   if (type === 0) return PreKeyMessage.fromBytes(toBytesInput(body, 'an Olm pre-key message'));
   if (type === 1) return Message.fromBytes(toBytesInput(body, 'an Olm message'));
-  throw new DecodeError('MESSAGE_MALFORMED', `unknown Olm message type ${type}`, { actual: type });
+  const actual = typeof type === 'number' ? type : Number.NaN;
+  throw new DecodeError('MESSAGE_MALFORMED', `unknown Olm message type ${actual}`, { actual });
 }

@@ -15,7 +15,7 @@ import {
   X25519SecretKey,
 } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
-import { ByteReader, ByteWriter } from '../encoding/binary.js';
+import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
 import { withUtf8 } from '../encoding/json.js';
 import { DecodeError, DecryptionError, invalidArgument, PickleError, SessionError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
@@ -87,12 +87,18 @@ function computeMac(macKey: Uint8Array, payload: Uint8Array, out: Uint8Array): v
 }
 
 export class Session {
+  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
+  static [Symbol.hasInstance](value: unknown): value is Session {
+    return typeof value === 'object' && value !== null && #sessionKeys in value;
+  }
+
   #config: SessionConfig;
   readonly #sessionKeys: SessionKeys;
   #sessionId: string | undefined;
   #rootKey: Uint8Array;
   #sender: SenderChain | undefined;
   #receivers: ReceiverChain[];
+  #freed = false;
   #receivedMessage: boolean;
 
   private constructor(init: SessionInit) {
@@ -137,6 +143,7 @@ export class Session {
 
   /** True when `message` was sent to start this very session (same identity, base and one-time key). */
   matchesInboundSession(message: PreKeyMessage): boolean {
+    this.#checkUsable();
     if (!(message instanceof PreKeyMessage)) throw invalidArgument('expected a PreKeyMessage');
     const k = this.#sessionKeys;
     return (
@@ -148,12 +155,15 @@ export class Session {
 
   /** Like `matchesInboundSession`, also checking the sender's identity key. */
   matchesInboundSessionFrom(theirIdentityKey: Curve25519PublicKey, message: PreKeyMessage): boolean {
+    if (!(theirIdentityKey instanceof Curve25519PublicKey)) throw invalidArgument('expected a Curve25519PublicKey');
+    if (!(message instanceof PreKeyMessage)) throw invalidArgument('expected a PreKeyMessage');
     return message.identityKey.equals(theirIdentityKey) && this.matchesInboundSession(message);
   }
 
   encrypt(plaintext: Uint8Array | string): OlmMessage {
+    this.#checkUsable();
     if (typeof plaintext === 'string') return withUtf8(plaintext, (bytes) => this.#encryptBytes(bytes));
-    if (!(plaintext instanceof Uint8Array)) throw invalidArgument('plaintext must be a string or a Uint8Array');
+    if (!isBytes(plaintext)) throw invalidArgument('plaintext must be a string or a Uint8Array');
     return this.#encryptBytes(plaintext);
   }
 
@@ -199,11 +209,13 @@ export class Session {
 
   /** Decrypts a message (a pre-key message's inner message for pre-key messages). */
   decrypt(message: OlmMessage): Uint8Array {
+    this.#checkUsable();
     return this.#decrypt(message, undefined);
   }
 
   /** Decrypts a UTF-8 message; invalid UTF-8 is refused before any state changes. */
   decryptText(message: OlmMessage): string {
+    this.#checkUsable();
     let text = '';
     this.#decrypt(message, (plaintext) => {
       try {
@@ -340,6 +352,7 @@ export class Session {
   // Pickling
 
   pickle(pickleKey: Uint8Array): string {
+    this.#checkUsable();
     return sealPickle(PickleKind.olmSession, this.#serialize(), pickleKey);
   }
 
@@ -427,6 +440,7 @@ export class Session {
     sender: { ratchetKey: X25519SecretKey; chainKey: Uint8Array; index: number } | undefined;
     receivers: { ratchetKey: Uint8Array; chainKey: Uint8Array; index: number; skipped: SkippedKey[] }[];
   } {
+    this.#checkUsable();
     const s = this.#sender;
     return {
       init: {
@@ -454,12 +468,17 @@ export class Session {
 
   /** Forgets every secret this session holds. The session is unusable afterwards. */
   free(): void {
+    this.#freed = true;
     this.#rootKey.fill(0);
     this.#sender?.ratchetKey.wipe();
     this.#sender?.chainKey.fill(0);
     for (const r of this.#receivers) wipeReceiver(r);
     this.#receivers = [];
     this.#sender = undefined;
+  }
+
+  #checkUsable(): void {
+    if (this.#freed) throw new SessionError('SESSION_NOT_FOUND', 'this session was freed');
   }
 
   toString(): string {
