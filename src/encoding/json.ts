@@ -5,7 +5,8 @@
  */
 import { DecodeError, invalidArgument } from '../errors.js';
 
-function compareCodePoints(a: string, b: string): number {
+/** Orders strings by Unicode code point (JavaScript's `<` compares UTF-16 code units). */
+export function compareCodePoints(a: string, b: string): number {
   // JavaScript compares UTF-16 code units; code point order differs only between surrogate
   // pairs (U+10000..) and U+E000..U+FFFF, so walk code points explicitly.
   const length = Math.min(a.length, b.length);

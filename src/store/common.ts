@@ -2,6 +2,7 @@
  * Internals shared by the KeyStore backends: argument checks, the batch normalisation every backend applies
  * the same way, lease arithmetic for backends that keep the clock themselves, and driver-error wrapping.
  */
+import { compareCodePoints } from '../encoding/json.js';
 import { StoreError } from '../errors.js';
 import type {
   CommitOptions,
@@ -38,11 +39,28 @@ export function checkString(value: unknown, field: string, allowEmpty = false): 
   return value;
 }
 
+/**
+ * Longest id (scope, room, session, sender key, group, value key), in UTF-8 bytes. PostgreSQL's B-tree
+ * rows hold at most 2704 bytes and a primary key joins up to three ids; Matrix ids are at most 255
+ * bytes, so this leaves room while every backend refuses the same inputs.
+ */
+export const MAX_ID_BYTES = 768;
+const utf8 = new TextEncoder();
+
+export function checkId(value: unknown, field: string): string {
+  const id = checkString(value, field);
+  if (id.length * 3 > MAX_ID_BYTES && utf8.encode(id).length > MAX_ID_BYTES) {
+    throw invalid(`${field} is longer than ${MAX_ID_BYTES} bytes of UTF-8`, field);
+  }
+  return id;
+}
+
 export function checkInteger(value: unknown, field: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     throw invalid(`${field} must be an integer in [${min}, ${max}]`, field);
   }
-  return value;
+  // -0 is an integer to JavaScript but reads back as 0 from SQL: store 0 everywhere.
+  return value === 0 ? 0 : value;
 }
 
 function checkObject(value: unknown, field: string): Record<string, unknown> {
@@ -62,7 +80,7 @@ const MAX_MESSAGE_INDEX = 2 ** 32 - 1;
 const MAX_TIME = Number.MAX_SAFE_INTEGER;
 
 export function checkScope(scope: unknown): string {
-  return checkString(scope, 'scope');
+  return checkId(scope, 'scope');
 }
 
 export function checkRecord(value: unknown, field: string): StoredRecord {
@@ -146,7 +164,11 @@ export function joinKey(...parts: (string | number)[]): string {
 
 function list<T>(value: unknown, field: string, check: (item: unknown, field: string) => T): T[] {
   if (value === undefined) return [];
-  return checkArray(value, field).map((item, i) => check(item, `${field}[${i}]`));
+  const items = checkArray(value, field);
+  // By index, not map: map skips the holes of a sparse array, which must be refused like undefined.
+  const out: T[] = [];
+  for (let i = 0; i < items.length; i++) out.push(check(items[i], `${field}[${i}]`));
+  return out;
 }
 
 export function normalizeChanges(changes: unknown): NormalizedChanges {
@@ -154,8 +176,8 @@ export function normalizeChanges(changes: unknown): NormalizedChanges {
   const olmSessions = list(c['olmSessions'], 'olmSessions', (v, f) => {
     const o = checkObject(v, f);
     return {
-      senderKey: checkString(o['senderKey'], `${f}.senderKey`),
-      sessionId: checkString(o['sessionId'], `${f}.sessionId`),
+      senderKey: checkId(o['senderKey'], `${f}.senderKey`),
+      sessionId: checkId(o['sessionId'], `${f}.sessionId`),
       lastUsedAt: checkInteger(o['lastUsedAt'], `${f}.lastUsedAt`, 0, MAX_TIME),
       record: checkRecord(o['record'], `${f}.record`),
     };
@@ -163,41 +185,41 @@ export function normalizeChanges(changes: unknown): NormalizedChanges {
   const removeOlmSessions = list(c['removeOlmSessions'], 'removeOlmSessions', (v, f) => {
     const o = checkObject(v, f);
     return {
-      senderKey: checkString(o['senderKey'], `${f}.senderKey`),
-      sessionId: checkString(o['sessionId'], `${f}.sessionId`),
+      senderKey: checkId(o['senderKey'], `${f}.senderKey`),
+      sessionId: checkId(o['sessionId'], `${f}.sessionId`),
     };
   });
   const inboundGroupSessions = list(c['inboundGroupSessions'], 'inboundGroupSessions', (v, f) => {
     const o = checkObject(v, f);
     return {
-      roomId: checkString(o['roomId'], `${f}.roomId`),
-      sessionId: checkString(o['sessionId'], `${f}.sessionId`),
-      senderKey: checkString(o['senderKey'], `${f}.senderKey`),
+      roomId: checkId(o['roomId'], `${f}.roomId`),
+      sessionId: checkId(o['sessionId'], `${f}.sessionId`),
+      senderKey: checkId(o['senderKey'], `${f}.senderKey`),
       record: checkRecord(o['record'], `${f}.record`),
     };
   });
   const removeInboundGroupSessions = list(c['removeInboundGroupSessions'], 'removeInboundGroupSessions', (v, f) => {
     const o = checkObject(v, f);
     return {
-      roomId: checkString(o['roomId'], `${f}.roomId`),
-      sessionId: checkString(o['sessionId'], `${f}.sessionId`),
+      roomId: checkId(o['roomId'], `${f}.roomId`),
+      sessionId: checkId(o['sessionId'], `${f}.sessionId`),
     };
   });
   const outboundGroupSessions = list(c['outboundGroupSessions'], 'outboundGroupSessions', (v, f) => {
     const o = checkObject(v, f);
     return {
-      roomId: checkString(o['roomId'], `${f}.roomId`),
-      sessionId: checkString(o['sessionId'], `${f}.sessionId`),
+      roomId: checkId(o['roomId'], `${f}.roomId`),
+      sessionId: checkId(o['sessionId'], `${f}.sessionId`),
       record: checkRecord(o['record'], `${f}.record`),
     };
   });
   const removeOutboundGroupSessions = list(c['removeOutboundGroupSessions'], 'removeOutboundGroupSessions', (v, f) =>
-    checkString(v, f),
+    checkId(v, f),
   );
   const replays = list(c['replays'], 'replays', (v, f) => {
     const o = checkObject(v, f);
     return {
-      sessionId: checkString(o['sessionId'], `${f}.sessionId`),
+      sessionId: checkId(o['sessionId'], `${f}.sessionId`),
       messageIndex: checkMessageIndex(o['messageIndex'], `${f}.messageIndex`),
       eventId: checkString(o['eventId'], `${f}.eventId`),
       originServerTs: checkInteger(o['originServerTs'], `${f}.originServerTs`, 0, MAX_TIME),
@@ -205,14 +227,14 @@ export function normalizeChanges(changes: unknown): NormalizedChanges {
   });
   const mlsGroups = list(c['mlsGroups'], 'mlsGroups', (v, f) => {
     const o = checkObject(v, f);
-    return { groupId: checkString(o['groupId'], `${f}.groupId`), record: checkRecord(o['record'], `${f}.record`) };
+    return { groupId: checkId(o['groupId'], `${f}.groupId`), record: checkRecord(o['record'], `${f}.record`) };
   });
-  const removeMlsGroups = list(c['removeMlsGroups'], 'removeMlsGroups', (v, f) => checkString(v, f));
+  const removeMlsGroups = list(c['removeMlsGroups'], 'removeMlsGroups', (v, f) => checkId(v, f));
   const values = list(c['values'], 'values', (v, f) => {
     const o = checkObject(v, f);
     const value = o['value'];
     return {
-      key: checkString(o['key'], `${f}.key`),
+      key: checkId(o['key'], `${f}.key`),
       value: value === null ? null : checkString(value, `${f}.value`, true),
     };
   });
@@ -231,15 +253,23 @@ export function normalizeChanges(changes: unknown): NormalizedChanges {
   };
 }
 
+/**
+ * Code point order, which is UTF-8 byte order: SQLite's BINARY collation and PostgreSQL's "C". (JavaScript's
+ * `<` compares UTF-16 code units, which differs for U+E000..U+FFFF against characters beyond U+FFFF.)
+ */
+function compareIds(a: string, b: string): number {
+  return a === b ? 0 : compareCodePoints(a, b) < 0 ? -1 : 1;
+}
+
 /** Newest first; equal times by session id so every backend lists in the same order. */
 export function compareOlmSessions(a: OlmSessionEntry, b: OlmSessionEntry): number {
   if (a.lastUsedAt !== b.lastUsedAt) return b.lastUsedAt - a.lastUsedAt;
-  return a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0;
+  return compareIds(a.sessionId, b.sessionId);
 }
 
 export function compareInboundGroupSessions(a: InboundGroupSessionEntry, b: InboundGroupSessionEntry): number {
-  if (a.roomId !== b.roomId) return a.roomId < b.roomId ? -1 : 1;
-  return a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0;
+  if (a.roomId !== b.roomId) return compareIds(a.roomId, b.roomId);
+  return compareIds(a.sessionId, b.sessionId);
 }
 
 export interface LeaseRow {

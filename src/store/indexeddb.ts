@@ -282,7 +282,7 @@ export class IndexedDbStore implements KeyStore {
 
   async loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
     checkString(sessionId, 'sessionId');
-    checkMessageIndex(messageIndex);
+    messageIndex = checkMessageIndex(messageIndex);
     const row = await this.#get<ReplayEntry | undefined>('loadReplay', S.replays, (s) =>
       s.get([this.scope, sessionId, messageIndex]),
     );

@@ -294,7 +294,7 @@ export class PostgresStore implements KeyStore {
 
   async loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
     checkString(sessionId, 'sessionId');
-    checkMessageIndex(messageIndex);
+    messageIndex = checkMessageIndex(messageIndex);
     const [row] = await this.#query<{ event_id: string; origin_server_ts: string }>(
       'loadReplay',
       'SELECT event_id, origin_server_ts FROM triturus_replays WHERE scope = $1 AND session_id = $2 AND message_index = $3',

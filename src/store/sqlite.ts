@@ -299,7 +299,7 @@ export class SqliteStore implements KeyStore {
 
   async loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
     checkString(sessionId, 'sessionId');
-    checkMessageIndex(messageIndex);
+    messageIndex = checkMessageIndex(messageIndex);
     const row = this.#read(
       'loadReplay',
       () =>
