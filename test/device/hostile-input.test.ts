@@ -40,6 +40,7 @@ import type { StoreChanges } from '../../src/store/types.js';
 import { DeviceClient } from '../support/device-client.js';
 import { signJson } from '../support/device-keys.js';
 import { FaultHomeserver } from '../support/fault-homeserver.js';
+import { settleRaw } from '../support/settle.js';
 import { type PeerDevice, TriturusDevice } from '../support/triturus-device.js';
 
 const ALICE = '@alice:example.org';
@@ -107,26 +108,7 @@ function expectTriturus(error: unknown, what: string): asserts error is Triturus
 
 /** Runs a promise-returning operation: its value, or its TriturusError (anything else fails the run). */
 async function settle<T>(what: string, start: () => Promise<T>): Promise<Settled<T>> {
-  let promise: Promise<T>;
-  try {
-    promise = start();
-  } catch (error) {
-    throw new Error(`${what} threw synchronously (${describeError(error)}) instead of returning a rejected promise`);
-  }
-  const hung = Symbol('hung');
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<typeof hung>((resolve) => {
-    timer = setTimeout(() => resolve(hung), HANG_MS);
-  });
-  let outcome: { value: T } | { error: unknown } | typeof hung;
-  try {
-    outcome = await Promise.race([promise.then((value) => ({ value })), timeout]);
-  } catch (error) {
-    outcome = { error };
-  } finally {
-    clearTimeout(timer);
-  }
-  if (outcome === hung) throw new Error(`${what} did not settle within ${HANG_MS} ms`);
+  const outcome = await settleRaw(what, start, HANG_MS, describeError);
   if ('error' in outcome) {
     expectTriturus(outcome.error, what);
     return { ok: false, error: outcome.error };

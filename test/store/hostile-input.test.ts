@@ -36,6 +36,7 @@ import type {
   StoreChanges,
   StoredRecord,
 } from '../../src/store/types.js';
+import { settleRaw } from '../support/settle.js';
 import { freshScope, type StoreHarness } from './conformance.js';
 import { postgresHarness } from './postgres-harness.js';
 import { sqliteHarness } from './sqlite-harness.js';
@@ -140,26 +141,7 @@ async function withinHangLimit<T>(what: string, promise: Promise<T>, ms = HANG_M
 
 /** Runs one store call: its value, or its TriturusError. Anything else (or a hang) fails the run. */
 async function settle<T>(what: string, start: () => Promise<T>): Promise<Outcome<T>> {
-  let promise: Promise<T>;
-  try {
-    promise = start();
-  } catch (error) {
-    throw new Error(`${what} threw synchronously (${describeError(error)}) instead of returning a rejected promise`);
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hung = Symbol('hung');
-  const timeout = new Promise<typeof hung>((resolve) => {
-    timer = setTimeout(() => resolve(hung), HANG_MS);
-  });
-  let outcome: { value: T } | { error: unknown } | typeof hung;
-  try {
-    outcome = await Promise.race([promise.then((value) => ({ value })), timeout]);
-  } catch (error) {
-    outcome = { error };
-  } finally {
-    clearTimeout(timer);
-  }
-  if (outcome === hung) throw new Error(`${what} did not settle within ${HANG_MS} ms`);
+  const outcome = await settleRaw(what, start, HANG_MS, describeError);
   if ('error' in outcome) {
     const error = outcome.error;
     if (!(error instanceof TriturusError)) {
