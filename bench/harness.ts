@@ -13,6 +13,8 @@ export interface CaseResult {
   readonly nodeMicros: number;
   readonly nobleMicros: number | undefined;
   readonly referenceMicros: number;
+  /** triturus(node) / reference: the median of the interleaved rounds' ratios. */
+  readonly ratio: number;
   readonly target: number | undefined;
 }
 
@@ -32,12 +34,14 @@ export interface Case {
 
 const quick = process.env.BENCH_QUICK === '1';
 
-function options(slow: boolean): { maxTime: number; minSamples: number; initCount: number } {
-  return { maxTime: quick ? 0.3 : slow ? 1.5 : 2, minSamples: slow ? 5 : 20, initCount: 1 };
+/** Time each side gets per case, split into alternating rounds. */
+const ROUNDS = quick ? 3 : 8;
+function roundSeconds(slow: boolean): number {
+  return (quick ? 0.3 : slow ? 1.5 : 2) / ROUNDS;
 }
 
-function measure(fn: () => unknown, slow: boolean): number {
-  const bench = new Benchmark({ fn, ...options(slow) });
+function measure(fn: () => unknown, seconds: number): number {
+  const bench = new Benchmark({ fn, maxTime: seconds, minSamples: 5, initCount: 1 });
   bench.run({ async: false });
   if (bench.error) throw bench.error;
   return bench.stats.mean * 1e6;
@@ -48,11 +52,11 @@ function measure(fn: () => unknown, slow: boolean): number {
  * (the median of the batch means), not Benchmark.js's deferred mode: its per-iteration scheduling
  * costs about as much as the operations measured here and would pull every ratio towards 1.
  */
-async function measureAsync(fn: () => unknown, slow: boolean): Promise<number> {
-  const budget = (quick ? 0.3 : slow ? 1.5 : 2) * 1000;
+async function measureAsync(fn: () => unknown, seconds: number): Promise<number> {
+  const budget = seconds * 1000;
   const means: number[] = [];
   const start = performance.now();
-  while (means.length < 5 || performance.now() - start < budget) {
+  while (means.length < 3 || performance.now() - start < budget) {
     const batchStart = performance.now();
     let n = 0;
     do {
@@ -61,8 +65,13 @@ async function measureAsync(fn: () => unknown, slow: boolean): Promise<number> {
     } while (performance.now() - batchStart < 50);
     means.push(((performance.now() - batchStart) / n) * 1000);
   }
-  means.sort((a, b) => a - b);
-  return means[Math.floor(means.length / 2)]!;
+  return median(means);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Runs an iteration untimed for a while first, so that both sides are measured on optimised code. */
@@ -76,10 +85,48 @@ async function warmUp(fn: () => unknown, isAsync: boolean, slow: boolean): Promi
   }
 }
 
-async function time(c: Case, make: () => (() => unknown) | Promise<() => unknown>, slow: boolean): Promise<number> {
-  const fn = await make();
+async function timeRound(c: Case, fn: () => unknown, seconds: number): Promise<number> {
+  return c.async ? measureAsync(fn, seconds) : measure(fn, seconds);
+}
+
+/** triturus alone (the noble column): the same rounds, back to back. */
+async function time(c: Case, slow: boolean): Promise<number> {
+  const fn = await c.triturus();
   await warmUp(fn, c.async === true, slow);
-  return c.async ? measureAsync(fn, slow) : measure(fn, slow);
+  const rounds: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) rounds.push(await timeRound(c, fn, roundSeconds(slow)));
+  return median(rounds);
+}
+
+/**
+ * triturus against its reference, interleaved: short rounds of each in turn (ABBA order, so a
+ * drift in machine speed falls on both), so that both sides see the same host noise. The ratio is
+ * the median of the per-round ratios; the times shown are the medians of the rounds.
+ */
+async function compare(c: Case): Promise<{ nodeMicros: number; referenceMicros: number; ratio: number }> {
+  const mine = await c.triturus();
+  const theirs = await c.reference();
+  await warmUp(mine, c.async === true, false);
+  await warmUp(theirs, c.async === true, false);
+  const seconds = roundSeconds(false);
+  const nodeRounds: number[] = [];
+  const referenceRounds: number[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    let node: number;
+    let reference: number;
+    if (r % 2 === 0) {
+      node = await timeRound(c, mine, seconds);
+      reference = await timeRound(c, theirs, seconds);
+    } else {
+      reference = await timeRound(c, theirs, seconds);
+      node = await timeRound(c, mine, seconds);
+    }
+    nodeRounds.push(node);
+    referenceRounds.push(reference);
+    ratios.push(node / reference);
+  }
+  return { nodeMicros: median(nodeRounds), referenceMicros: median(referenceRounds), ratio: median(ratios) };
 }
 
 /** A benchmark module: its cases and the one-time set-up of its reference implementation. */
@@ -100,19 +147,16 @@ export interface BenchModule {
 export async function runModules(modules: readonly BenchModule[]): Promise<Map<string, CaseResult[]>> {
   const saved = cryptoBackend();
   for (const m of modules) await m.init();
-  const partial = new Map<Case, { nodeMicros: number; referenceMicros: number }>();
+  const partial = new Map<Case, { nodeMicros: number; referenceMicros: number; ratio: number }>();
   try {
     setCryptoBackend(nodeBackend);
     for (const m of modules) {
       console.log(`\n## ${m.title}: triturus (node) and ${m.reference}\n`);
       for (const c of m.cases) {
-        const nodeMicros = await time(c, c.triturus, false);
-        const referenceMicros = await time(c, c.reference, false);
-        partial.set(c, { nodeMicros, referenceMicros });
+        const measured = await compare(c);
+        partial.set(c, measured);
         console.log(
-          table('', m.reference, [
-            { name: c.name, nodeMicros, nobleMicros: undefined, referenceMicros, target: c.target },
-          ])
+          table('', m.reference, [{ name: c.name, ...measured, nobleMicros: undefined, target: c.target }])
             .split('\n')
             .at(-1),
         );
@@ -124,7 +168,7 @@ export async function runModules(modules: readonly BenchModule[]): Promise<Map<s
       console.log(`\n## ${m.title}: triturus (noble)\n`);
       const rows: CaseResult[] = [];
       for (const c of m.cases) {
-        const nobleMicros = c.skipNoble ? undefined : await time(c, c.triturus, true);
+        const nobleMicros = c.skipNoble ? undefined : await time(c, true);
         const row = { name: c.name, ...partial.get(c)!, nobleMicros, target: c.target };
         rows.push(row);
         console.log(table('', m.reference, [row]).split('\n').at(-1));
@@ -150,7 +194,7 @@ export function table(title: string, referenceName: string, results: readonly Ca
     '|---|---|---|---|---|---|',
   ];
   for (const r of results) {
-    const ratio = r.nodeMicros / r.referenceMicros;
+    const ratio = r.ratio;
     const noble =
       r.nobleMicros === undefined ? '—' : `${fmt(r.nobleMicros)} (${(r.nobleMicros / r.referenceMicros).toFixed(2)})`;
     lines.push(
