@@ -10,7 +10,15 @@
  * Cross-tested against node:crypto's hkdfSync and the general `hkdfSha256` in the tests.
  * Nothing branches on or indexes by secret data.
  */
-import { compressScheduled, compressWords, constantSchedule, SHA256_IV as IV } from './sha256-words.js';
+import {
+  compressDigestBlock,
+  compressIpadKey,
+  compressOpadKey,
+  compressScheduled,
+  compressWords,
+  constantSchedule,
+  SHA256_IV as IV,
+} from './sha256-words.js';
 
 const IPAD = 0x36363636;
 const OPAD = 0x5c5c5c5c;
@@ -90,24 +98,15 @@ export class HkdfSha256Fixed {
     }
     if (this.#extractPadding !== undefined) compressScheduled(s, this.#extractPadding, 0);
     else this.#finishTail(ikm, ikmOffset + whole, n - whole, (64 + n) * 8);
-    for (let i = 0; i < 8; i++) {
-      block[i] = s[i]!;
-      s[i] = ZERO_OUTER[i]!;
-    }
-    padHash(block);
-    compressWords(s, block);
-    // Expand: the PRK's HMAC midstates, then T(1), T(2), ...
+    // PRK = the outer hash of the inner digest; then the PRK's HMAC midstates.
+    compressDigestBlock(ZERO_OUTER, s, s);
     const ki = this.#keyInner;
     const ko = this.#keyOuter;
-    for (let i = 0; i < 8; i++) {
-      block[i] = s[i]! ^ IPAD;
-      ki[i] = ko[i] = IV[i]!;
-    }
-    for (let i = 8; i < 16; i++) block[i] = IPAD;
-    compressWords(ki, block);
-    for (let i = 0; i < 16; i++) block[i]! ^= IPAD ^ OPAD;
-    compressWords(ko, block);
+    compressIpadKey(s, ki);
+    compressOpadKey(s, ko);
+    // Expand: T(1), T(2), ...
     const t = this.#t;
+    const length = this.#length;
     let written = 0;
     for (let b = 1; b <= this.#blocks; b++) {
       for (let i = 0; i < 8; i++) s[i] = ki[i]!;
@@ -118,16 +117,18 @@ export class HkdfSha256Fixed {
         for (let i = 8; i < 16; i++) block[i] = template[i]!;
         compressWords(s, block);
       }
-      for (let i = 0; i < 8; i++) {
-        block[i] = s[i]!;
-        s[i] = ko[i]!;
-      }
-      padHash(block);
-      compressWords(s, block);
-      for (let i = 0; i < 8; i++) {
-        const v = s[i]!;
-        t[i] = v;
-        for (let k = 0; k < 4 && written < this.#length; k++) out[offset + written++] = v >>> (24 - 8 * k);
+      compressDigestBlock(ko, s, t);
+      for (let i = 0; i < 8 && written < length; i++) {
+        const v = t[i]!;
+        if (length - written >= 4) {
+          out[offset + written] = v >>> 24;
+          out[offset + written + 1] = v >>> 16;
+          out[offset + written + 2] = v >>> 8;
+          out[offset + written + 3] = v;
+          written += 4;
+        } else {
+          for (let k = 0; written < length; k++) out[offset + written++] = v >>> (24 - 8 * k);
+        }
       }
     }
     s.fill(0);
@@ -150,11 +151,4 @@ export class HkdfSha256Fixed {
     block[15] = bits;
     compressWords(this.#state, block);
   }
-}
-
-/** Words 8..15 of a block holding a 32-byte hash after a 64-byte key block: 0x80, zeros, 768 bits. */
-function padHash(block: Int32Array): void {
-  block[8] = 0x80000000 | 0;
-  for (let i = 9; i < 15; i++) block[i] = 0;
-  block[15] = 768;
 }

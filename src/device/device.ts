@@ -1113,9 +1113,13 @@ export class Device {
     }
     return this.#run(async () => {
       const account = this.#account ?? (await this.#loadAccount());
-      const changes = new Batch();
+      // Most messages write nothing (the index lies inside the reserved block): no batch for them.
+      let changes: Batch | undefined;
       let state = this.#outbound.get(roomId) ?? (await this.#loadOutbound(roomId));
-      if (state === undefined || this.#needsRotation(state)) state = await this.#newOutbound(roomId, account, changes);
+      if (state === undefined || this.#needsRotation(state)) {
+        changes = new Batch();
+        state = await this.#newOutbound(roomId, account, changes);
+      }
       // Until shareRoomKey has recorded a recipient, the caller must still share the key: say so on
       // every message (also after a retry whose first attempt created the session and then failed).
       const sessionKey =
@@ -1124,32 +1128,27 @@ export class Device {
       const ciphertext = state.session.encrypt(plaintext);
       if (index >= state.meta.reservedUntil) {
         state.meta = { ...state.meta, reservedUntil: index + this.#reservationBlock };
-        changes.outboundGroupSessions.push(this.#outboundEntry(roomId, state));
+        (changes ??= new Batch()).outboundGroupSessions.push(this.#outboundEntry(roomId, state));
       }
-      if (!changes.empty) await this.#commit(changes);
+      if (changes !== undefined) await this.#commit(changes);
       else this.#checkLeaseStillHeld();
       this.#outbound.set(roomId, state);
-      return {
-        content: {
-          algorithm: MEGOLM_ALGORITHM,
-          sender_key: account.curve25519Key.toBase64(),
-          ciphertext: ciphertext.toBase64(),
-          session_id: state.session.sessionId,
-          device_id: this.deviceId,
-        },
-        sessionId: state.session.sessionId,
-        messageIndex: index,
-        ...(sessionKey === undefined
-          ? {}
-          : {
-              newRoomKey: {
-                algorithm: MEGOLM_ALGORITHM,
-                room_id: roomId,
-                session_id: state.session.sessionId,
-                session_key: sessionKey,
-              } satisfies RoomKeyContent,
-            }),
+      const sessionId = state.session.sessionId;
+      const content = {
+        algorithm: MEGOLM_ALGORITHM,
+        sender_key: account.curve25519Key.toBase64(),
+        ciphertext: ciphertext.toBase64(),
+        session_id: sessionId,
+        device_id: this.deviceId,
+      } as const;
+      if (sessionKey === undefined) return { content, sessionId, messageIndex: index };
+      const newRoomKey: RoomKeyContent = {
+        algorithm: MEGOLM_ALGORITHM,
+        room_id: roomId,
+        session_id: sessionId,
+        session_key: sessionKey,
       };
+      return { content, sessionId, messageIndex: index, newRoomKey };
     });
   }
 

@@ -102,7 +102,8 @@ export class GroupSession {
         this.#config.messageVersion,
         ratchet.counter,
         ciphertext,
-        (payload, out) => computeMac(keys.macKey, payload, out),
+        (bytes, payloadLength, macLength) =>
+          computeMac(keys.macKey, bytes, payloadLength, bytes, payloadLength, macLength),
         (signed) => this.#signingKey.sign(signed),
       );
     } finally {

@@ -55,27 +55,31 @@ export class MegolmMessage {
   readonly messageIndex: number;
   /** The whole encoded message. */
   readonly #bytes: Uint8Array;
-  readonly #ciphertext: Uint8Array;
+  /** Where the ciphertext sits in `#bytes` (kept as numbers: a view per message costs an allocation). */
+  readonly #ciphertextStart: number;
+  readonly #ciphertextEnd: number;
   readonly #macLength: number;
   #signature: Ed25519Signature | undefined;
 
-  private constructor(version: number, messageIndex: number, bytes: Uint8Array, ciphertext: Uint8Array) {
+  private constructor(version: number, messageIndex: number, bytes: Uint8Array, start: number, end: number) {
     this.version = version;
     this.messageIndex = messageIndex;
     this.#bytes = bytes;
-    this.#ciphertext = ciphertext;
+    this.#ciphertextStart = start;
+    this.#ciphertextEnd = end;
     this.#macLength = macLengthForVersion(version);
   }
 
   /**
-   * @internal Encodes version, index and ciphertext, then lets `mac` fill the MAC over
-   * version ‖ payload and `sign` the signature over version ‖ payload ‖ MAC, in place.
+   * @internal Encodes version, index and ciphertext, then lets `mac` write the MAC over
+   * version ‖ payload (`bytes[0..payloadLength)`) right after it, and `sign` the signature over
+   * version ‖ payload ‖ MAC, in place.
    */
   static encode(
     version: number,
     messageIndex: number,
     ciphertext: Uint8Array,
-    mac: (payload: Uint8Array, out: Uint8Array) => void,
+    mac: (bytes: Uint8Array, payloadLength: number, macLength: number) => void,
     sign: (signed: Uint8Array) => Uint8Array,
   ): MegolmMessage {
     const macLength = macLengthForVersion(version);
@@ -88,10 +92,9 @@ export class MegolmMessage {
     bytes[o++] = 0x12;
     o = writeVarint(bytes, o, ciphertext.length);
     bytes.set(ciphertext, o);
-    const ciphertextView = bytes.subarray(o, o + ciphertext.length);
-    mac(bytes.subarray(0, payloadLength), bytes.subarray(payloadLength, payloadLength + macLength));
+    mac(bytes, payloadLength, macLength);
     bytes.set(sign(bytes.subarray(0, payloadLength + macLength)), payloadLength + macLength);
-    return new MegolmMessage(version, messageIndex, bytes, ciphertextView);
+    return new MegolmMessage(version, messageIndex, bytes, o, o + ciphertext.length);
   }
 
   static fromBytes(input: Uint8Array): MegolmMessage {
@@ -132,7 +135,8 @@ export class MegolmMessage {
       throw new DecodeError('MESSAGE_MISSING_FIELD', 'Megolm message lacks its message index or ciphertext');
     }
     if (messageIndex > MAX_MESSAGE_INDEX) throw malformed('Megolm message index exceeds 32 bits');
-    return new MegolmMessage(version, messageIndex, bytes, ciphertext);
+    const start = ciphertext.byteOffset - bytes.byteOffset;
+    return new MegolmMessage(version, messageIndex, bytes, start, start + ciphertext.length);
   }
 
   toBytes(): Uint8Array {
@@ -144,7 +148,7 @@ export class MegolmMessage {
   }
 
   get ciphertext(): Uint8Array {
-    return this.#ciphertext.slice();
+    return this.#bytes.slice(this.#ciphertextStart, this.#ciphertextEnd);
   }
 
   get mac(): Uint8Array {
@@ -164,7 +168,7 @@ export class MegolmMessage {
 
   /** @internal */
   get ciphertextView(): Uint8Array {
-    return this.#ciphertext;
+    return this.#bytes.subarray(this.#ciphertextStart, this.#ciphertextEnd);
   }
 
   /** @internal Length of version ‖ payload (what the MAC covers). */

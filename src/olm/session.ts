@@ -6,14 +6,8 @@
  * A failed call leaves the session exactly as it was.
  */
 
-import {
-  aes256CbcDecrypt,
-  aes256CbcEncrypt,
-  constantTimeEqual,
-  HmacSha256Key,
-  sha256,
-  X25519SecretKey,
-} from '../crypto/index.js';
+import { aes256CbcDecrypt, aes256CbcEncrypt, constantTimeEqual, sha256, X25519SecretKey } from '../crypto/index.js';
+import { hmacSha256Key32Into } from '../crypto/sha256.js';
 import { encodeBase64 } from '../encoding/base64.js';
 import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
 import { withUtf8 } from '../encoding/json.js';
@@ -31,8 +25,6 @@ export const MAX_SKIPPED_KEYS_PER_CHAIN = 40;
 export const MAX_RECEIVER_CHAINS = 5;
 
 const PICKLE_SCHEMA = 1;
-const MAC_KEY = new HmacSha256Key(new Uint8Array(32));
-const MAC_OUT = new Uint8Array(32);
 const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
 
 interface SenderChain {
@@ -79,11 +71,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 function computeMac(macKey: Uint8Array, payload: Uint8Array, out: Uint8Array): void {
-  MAC_KEY.setKey(macKey);
-  MAC_KEY.macInto(payload, MAC_OUT, 0);
-  MAC_KEY.wipe();
-  out.set(MAC_OUT.subarray(0, out.length));
-  MAC_OUT.fill(0);
+  hmacSha256Key32Into(macKey, 0, payload, payload.length, out, 0, out.length);
 }
 
 export class Session {

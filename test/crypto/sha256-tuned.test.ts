@@ -2,7 +2,8 @@
  * The hand-tuned SHA-256 / HMAC-SHA256 / HKDF-SHA256 in src/crypto/sha256.ts against node:crypto
  * and @noble/hashes on random inputs: block and padding boundaries, keys longer than the block,
  * HmacSha256Key midstate reuse with and without the second data part, interleaved keys (the module
- * shares scratch buffers), and HKDF with empty, all-zero and random salts for lengths 1..8160.
+ * shares scratch buffers), the per-message hmacSha256Key32Into (key and output at offsets, output
+ * in the same array as the data), and HKDF with empty, all-zero and random salts for lengths 1..8160.
  */
 import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import { hkdf as nobleHkdf } from '@noble/hashes/hkdf.js';
@@ -18,6 +19,7 @@ import {
   hkdfSha256Extract,
   hkdfSha256Into,
   hmacSha256,
+  hmacSha256Key32Into,
   sha256,
 } from '../../src/crypto/sha256.js';
 import { concatBytes, toHex } from './helpers.js';
@@ -156,6 +158,59 @@ describe('sha256.ts hmacSha256 and HmacSha256Key', () => {
     const expected = refHmac(k, new Uint8Array([1, 2, 3]));
     k.fill(0);
     expect(toHex(hmacKey.mac(new Uint8Array([1, 2, 3])))).toBe(expected);
+  });
+});
+
+describe('sha256.ts hmacSha256Key32Into (per-message MAC keys)', () => {
+  it('equals node:crypto at every data length 0..300 and at larger sizes, truncated to every length', () => {
+    const k = Uint8Array.from({ length: 32 }, (_, i) => (i * 29 + 7) & 0xff);
+    for (const n of [...Array.from({ length: 301 }, (_, i) => i), 511, 512, 1000, 4097]) {
+      const d = Uint8Array.from({ length: n }, (_, i) => (i * 13 + n) & 0xff);
+      const full = new Uint8Array(32);
+      hmacSha256Key32Into(k, 0, d, n, full, 0, 32);
+      expect(toHex(full), `length ${n}`).toBe(refHmac(k, d));
+      const short = new Uint8Array(8);
+      hmacSha256Key32Into(k, 0, d, n, short, 0, 8);
+      expect(toHex(short)).toBe(refHmac(k, d).slice(0, 16));
+    }
+  });
+
+  it('reads the key at an offset, MACs a prefix of the data, writes only its output range', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 80 }),
+        fc.nat(48),
+        fc.uint8Array({ maxLength: 400 }),
+        fc.nat(400),
+        fc.integer({ min: 0, max: 32 }),
+        fc.nat(16),
+        (keyBytes, keyStart, d, take, outLength, outOffset) => {
+          const keyOffset = keyStart % (keyBytes.length - 31);
+          const n = take % (d.length + 1);
+          const k = keyBytes.slice(keyOffset, keyOffset + 32);
+          const out = new Uint8Array(outOffset + outLength + 8).fill(0xa5);
+          const before = d.slice();
+          hmacSha256Key32Into(keyBytes, keyOffset, d, n, out, outOffset, outLength);
+          expect(toHex(out.subarray(outOffset, outOffset + outLength))).toBe(
+            refHmac(k, d.subarray(0, n)).slice(0, 2 * outLength),
+          );
+          expect(out.subarray(0, outOffset).every((b) => b === 0xa5)).toBe(true);
+          expect(out.subarray(outOffset + outLength).every((b) => b === 0xa5)).toBe(true);
+          expect(d).toEqual(before);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('may write its output into the data array right after the MACed bytes (as the message encoders do)', () => {
+    for (const n of [0, 55, 56, 64, 200]) {
+      const bytes = Uint8Array.from({ length: n + 8 }, (_, i) => (i * 7) & 0xff);
+      const k = new Uint8Array(32).fill(n);
+      const expected = refHmac(k, bytes.subarray(0, n)).slice(0, 16);
+      hmacSha256Key32Into(k, 0, bytes, n, bytes, n, 8);
+      expect(toHex(bytes.subarray(n))).toBe(expected);
+    }
   });
 });
 
