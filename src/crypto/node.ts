@@ -126,9 +126,9 @@ export const nodeBackend: CryptoBackend = {
     padded.set(plaintext);
     padded.fill(pad, plaintext.length);
     try {
-      const cipher = createCipheriv('aes-256-cbc', key, iv);
-      cipher.setAutoPadding(false);
-      return copy(cipher.update(padded));
+      // No setAutoPadding(false) either (0.2 µs): when encrypting, update() emits every whole
+      // block at once, and final(), which would add a padding block, is never called.
+      return copy(createCipheriv('aes-256-cbc', key, iv).update(padded));
     } finally {
       padded.fill(0);
     }

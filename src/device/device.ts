@@ -364,9 +364,13 @@ export class Device {
    * (and, say, rotated the room key). The operation is then retried on fresh state.
    */
   #checkLeaseStillHeld(): void {
-    if (this.#token === undefined || Date.now() >= this.#leaseDeadline) {
+    if (!this.#leaseStillHeld()) {
       throw new StoreError('STORE_LEASE_LOST', 'the lease may have lapsed during the operation; nothing was released');
     }
+  }
+
+  #leaseStillHeld(): boolean {
+    return this.#token !== undefined && Date.now() < this.#leaseDeadline;
   }
 
   async #renewLease(): Promise<void> {
@@ -1111,6 +1115,33 @@ export class Device {
     } catch (error) {
       return Promise.reject(error);
     }
+    // Fast path, most messages: everything is cached and nothing is written (the index lies inside
+    // the reserved block, under a lease with at least half its time left), so nothing awaits and
+    // the queue is bypassed: no other operation is running, and this one cannot be interleaved.
+    if (!this.#busy && !this.#closed && this.#leaseIsFresh()) {
+      const account = this.#account;
+      const state = this.#outbound.get(roomId);
+      if (
+        account !== undefined &&
+        state != null &&
+        state.session.messageIndex < state.meta.reservedUntil &&
+        !this.#needsRotation(state)
+      ) {
+        try {
+          const result = this.#encryptWith(account, roomId, state, plaintext);
+          if (this.#leaseStillHeld()) return Promise.resolve(result);
+        } catch (error) {
+          this.#dropCaches();
+          return Promise.reject(error);
+        }
+        // The lease may have lapsed while encrypting (the process stalled): the output is withheld
+        // and the operation starts over as after a lost lease, on fresh state (the used index is
+        // skipped, which is harmless).
+        this.#dropCaches();
+        this.#token = undefined;
+        this.#outboundResume.clear();
+      }
+    }
     return this.#run(async () => {
       const account = this.#account ?? (await this.#loadAccount());
       // Most messages write nothing (the index lies inside the reserved block): no batch for them.
@@ -1120,12 +1151,8 @@ export class Device {
         changes = new Batch();
         state = await this.#newOutbound(roomId, account, changes);
       }
-      // Until shareRoomKey has recorded a recipient, the caller must still share the key: say so on
-      // every message (also after a retry whose first attempt created the session and then failed).
-      const sessionKey =
-        state.meta.sharedWith.length === 0 ? (state.meta.initialKey ?? this.#keyToShare(state).toBase64()) : undefined;
       const index = state.session.messageIndex;
-      const ciphertext = state.session.encrypt(plaintext);
+      const result = this.#encryptWith(account, roomId, state, plaintext);
       if (index >= state.meta.reservedUntil) {
         state.meta = { ...state.meta, reservedUntil: index + this.#reservationBlock };
         (changes ??= new Batch()).outboundGroupSessions.push(this.#outboundEntry(roomId, state));
@@ -1133,23 +1160,34 @@ export class Device {
       if (changes !== undefined) await this.#commit(changes);
       else this.#checkLeaseStillHeld();
       this.#outbound.set(roomId, state);
-      const sessionId = state.session.sessionId;
-      const content = {
-        algorithm: MEGOLM_ALGORITHM,
-        sender_key: account.curve25519Key.toBase64(),
-        ciphertext: ciphertext.toBase64(),
-        session_id: sessionId,
-        device_id: this.deviceId,
-      } as const;
-      if (sessionKey === undefined) return { content, sessionId, messageIndex: index };
-      const newRoomKey: RoomKeyContent = {
-        algorithm: MEGOLM_ALGORITHM,
-        room_id: roomId,
-        session_id: sessionId,
-        session_key: sessionKey,
-      };
-      return { content, sessionId, messageIndex: index, newRoomKey };
+      return result;
     });
+  }
+
+  /** Encrypts one room event with `state`'s session and builds the result (the shared part of both paths). */
+  #encryptWith(account: Account, roomId: string, state: OutboundState, plaintext: string): RoomEncryptionResult {
+    // Until shareRoomKey has recorded a recipient, the caller must still share the key: say so on
+    // every message (also after a retry whose first attempt created the session and then failed).
+    const sessionKey =
+      state.meta.sharedWith.length === 0 ? (state.meta.initialKey ?? this.#keyToShare(state).toBase64()) : undefined;
+    const index = state.session.messageIndex;
+    const ciphertext = state.session.encrypt(plaintext);
+    const sessionId = state.session.sessionId;
+    const content = {
+      algorithm: MEGOLM_ALGORITHM,
+      sender_key: account.curve25519Key.toBase64(),
+      ciphertext: ciphertext.toBase64(),
+      session_id: sessionId,
+      device_id: this.deviceId,
+    } as const;
+    if (sessionKey === undefined) return { content, sessionId, messageIndex: index };
+    const newRoomKey: RoomKeyContent = {
+      algorithm: MEGOLM_ALGORITHM,
+      room_id: roomId,
+      session_id: sessionId,
+      session_key: sessionKey,
+    };
+    return { content, sessionId, messageIndex: index, newRoomKey };
   }
 
   /** Discards the room's outbound session (a member left or a device was removed): the next message starts a new one. */

@@ -13,7 +13,7 @@ import { invalidArgument, PickleError, SessionError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Ed25519PublicKey } from '../keys.js';
 import { openPickle, PickleKind, parsePickleBody, sealPickle } from '../pickle.js';
-import { computeMac, deriveKeys, encryptWith } from './cipher.js';
+import { deriveKeys, encryptWith } from './cipher.js';
 import { checkConfig, MegolmSessionConfig } from './config.js';
 import { MegolmMessage, SessionKey } from './messages.js';
 import { advance, advanceTo, newRatchetState, RATCHET_LENGTH, type RatchetState } from './ratchet.js';
@@ -87,12 +87,13 @@ export class GroupSession {
 
   encrypt(plaintext: Uint8Array | string): MegolmMessage {
     this.#checkUsable();
-    if (typeof plaintext === 'string') return withUtf8(plaintext, (bytes) => this.#encryptBytes(bytes));
+    if (typeof plaintext === 'string') return withUtf8(plaintext, this.#encryptBytes);
     if (!isBytes(plaintext)) throw invalidArgument('plaintext must be a string or a Uint8Array');
     return this.#encryptBytes(plaintext);
   }
 
-  #encryptBytes(bytes: Uint8Array): MegolmMessage {
+  // A field, not a method: withUtf8 takes it as is, with no closure made per message.
+  readonly #encryptBytes = (bytes: Uint8Array): MegolmMessage => {
     const ratchet = this.#ratchet;
     const keys = deriveKeys(ratchet.data);
     let message: MegolmMessage;
@@ -102,9 +103,8 @@ export class GroupSession {
         this.#config.messageVersion,
         ratchet.counter,
         ciphertext,
-        (bytes, payloadLength, macLength) =>
-          computeMac(keys.macKey, bytes, payloadLength, bytes, payloadLength, macLength),
-        (signed) => this.#signingKey.sign(signed),
+        keys.macKey,
+        this.#signingKey,
       );
     } finally {
       keys.all.fill(0);
@@ -112,7 +112,7 @@ export class GroupSession {
     // Nothing below can fail: commit.
     advance(ratchet);
     return message;
-  }
+  };
 
   /**
    * Skips the ratchet forward so the next message carries `index` (e.g. past indices a crashed

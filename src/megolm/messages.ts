@@ -13,12 +13,14 @@
  * Session keys hold the ratchet, a secret: they decode in constant time and redact themselves.
  */
 
+import type { Ed25519SecretKey } from '../crypto/index.js';
 import { decodeBase64, decodeBase64Secret, encodeBase64, encodeBase64Secret } from '../encoding/base64.js';
 import { allocPublic, isBytes } from '../encoding/binary.js';
 import { ProtoReader, varintLength, WIRE_BYTES, WIRE_VARINT, writeVarint } from '../encoding/varint.js';
 import { DecodeError, invalidArgument, KeyError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Ed25519PublicKey, Ed25519Signature, ed25519Bytes } from '../keys.js';
+import { computeMac } from './cipher.js';
 import { MEGOLM_VERSION_V1, MEGOLM_VERSION_V2 } from './config.js';
 import { RATCHET_LENGTH } from './ratchet.js';
 
@@ -71,16 +73,15 @@ export class MegolmMessage {
   }
 
   /**
-   * @internal Encodes version, index and ciphertext, then lets `mac` write the MAC over
-   * version ‖ payload (`bytes[0..payloadLength)`) right after it, and `sign` the signature over
-   * version ‖ payload ‖ MAC, in place.
+   * @internal Encodes version, index and ciphertext, writes the MAC under `macKey` over
+   * version ‖ payload right after it, and `signingKey`'s signature over version ‖ payload ‖ MAC.
    */
   static encode(
     version: number,
     messageIndex: number,
     ciphertext: Uint8Array,
-    mac: (bytes: Uint8Array, payloadLength: number, macLength: number) => void,
-    sign: (signed: Uint8Array) => Uint8Array,
+    macKey: Uint8Array,
+    signingKey: Ed25519SecretKey,
   ): MegolmMessage {
     const macLength = macLengthForVersion(version);
     const payloadLength = 1 + 1 + varintLength(messageIndex) + 1 + varintLength(ciphertext.length) + ciphertext.length;
@@ -92,8 +93,8 @@ export class MegolmMessage {
     bytes[o++] = 0x12;
     o = writeVarint(bytes, o, ciphertext.length);
     bytes.set(ciphertext, o);
-    mac(bytes, payloadLength, macLength);
-    bytes.set(sign(bytes.subarray(0, payloadLength + macLength)), payloadLength + macLength);
+    computeMac(macKey, bytes, payloadLength, bytes, payloadLength, macLength);
+    bytes.set(signingKey.sign(bytes.subarray(0, payloadLength + macLength)), payloadLength + macLength);
     return new MegolmMessage(version, messageIndex, bytes, o, o + ciphertext.length);
   }
 
