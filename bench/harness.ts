@@ -39,6 +39,9 @@ const ROUNDS = quick ? 3 : 8;
 function roundSeconds(slow: boolean): number {
   return (quick ? 0.3 : slow ? 1.5 : 2) / ROUNDS;
 }
+/** Async cases alternate single 50 ms batches: 40 pairs in the 2 s each side gets. */
+const BATCH_MS = 50;
+const ASYNC_ROUNDS = quick ? 6 : 40;
 
 function measure(fn: () => unknown, seconds: number): number {
   const bench = new Benchmark({ fn, maxTime: seconds, minSamples: 5, initCount: 1 });
@@ -56,16 +59,19 @@ async function measureAsync(fn: () => unknown, seconds: number): Promise<number>
   const budget = seconds * 1000;
   const means: number[] = [];
   const start = performance.now();
-  while (means.length < 3 || performance.now() - start < budget) {
-    const batchStart = performance.now();
-    let n = 0;
-    do {
-      await fn();
-      n++;
-    } while (performance.now() - batchStart < 50);
-    means.push(((performance.now() - batchStart) / n) * 1000);
-  }
+  while (means.length < 3 || performance.now() - start < budget) means.push(await batchAsync(fn));
   return median(means);
+}
+
+/** One 50 ms batch of awaited calls: the mean time per call, in µs. */
+async function batchAsync(fn: () => unknown): Promise<number> {
+  const batchStart = performance.now();
+  let n = 0;
+  do {
+    await fn();
+    n++;
+  } while (performance.now() - batchStart < BATCH_MS);
+  return ((performance.now() - batchStart) / n) * 1000;
 }
 
 function median(values: readonly number[]): number {
@@ -100,8 +106,9 @@ async function time(c: Case, slow: boolean): Promise<number> {
 
 /**
  * triturus against its reference, interleaved: short rounds of each in turn (ABBA order, so a
- * drift in machine speed falls on both), so that both sides see the same host noise. The ratio is
- * the median of the per-round ratios; the times shown are the medians of the rounds.
+ * drift in machine speed falls on both), so that both sides see the same host noise. A round is one
+ * `benchmark` run for synchronous cases and one 50 ms batch for async ones. The ratio is the median
+ * of the per-round ratios; the times shown are the medians of the rounds.
  */
 async function compare(c: Case): Promise<{ nodeMicros: number; referenceMicros: number; ratio: number }> {
   const mine = await c.triturus();
@@ -109,18 +116,19 @@ async function compare(c: Case): Promise<{ nodeMicros: number; referenceMicros: 
   await warmUp(mine, c.async === true, false);
   await warmUp(theirs, c.async === true, false);
   const seconds = roundSeconds(false);
+  const round = (fn: () => unknown) => (c.async ? batchAsync(fn) : measure(fn, seconds));
   const nodeRounds: number[] = [];
   const referenceRounds: number[] = [];
   const ratios: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < (c.async ? ASYNC_ROUNDS : ROUNDS); r++) {
     let node: number;
     let reference: number;
     if (r % 2 === 0) {
-      node = await timeRound(c, mine, seconds);
-      reference = await timeRound(c, theirs, seconds);
+      node = await round(mine);
+      reference = await round(theirs);
     } else {
-      reference = await timeRound(c, theirs, seconds);
-      node = await timeRound(c, mine, seconds);
+      reference = await round(theirs);
+      node = await round(mine);
     }
     nodeRounds.push(node);
     referenceRounds.push(reference);
