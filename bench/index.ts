@@ -32,7 +32,8 @@ const header = [
   'Device (content object in, encrypted content object out: JSON.stringify and JSON.parse around the',
   'call, as matrix-js-sdk does); the "bare call" rows give it its JSON strings ready-made. All node-backend',
   'and reference measurements run before any noble one; the last column is the pure-JavaScript noble',
-  'backend measured alone, and its ratio to the reference time. On this shared machine times vary by',
+  'backend measured alone, and its ratio to the reference time. A full garbage collection runs before',
+  'each case, so that no case pays for garbage an earlier one left. On this shared machine times vary by',
   'up to ±30% between runs; the interleaved ratios vary far less.',
   '',
 ];
