@@ -1119,27 +1119,28 @@ export class Device {
     // the reserved block, under a lease with at least half its time left), so nothing awaits and
     // the queue is bypassed: no other operation is running, and this one cannot be interleaved.
     if (!this.#busy && !this.#closed && this.#leaseIsFresh()) {
-      const account = this.#account;
-      const state = this.#outbound.get(roomId);
-      if (
-        account !== undefined &&
-        state != null &&
-        state.session.messageIndex < state.meta.reservedUntil &&
-        !this.#needsRotation(state)
-      ) {
-        try {
+      try {
+        const account = this.#account;
+        const state = this.#outbound.get(roomId);
+        if (
+          account !== undefined &&
+          state != null &&
+          state.session.messageIndex < state.meta.reservedUntil &&
+          !this.#needsRotation(state)
+        ) {
           const result = this.#encryptWith(account, roomId, state, plaintext);
           if (this.#leaseStillHeld()) return Promise.resolve(result);
-        } catch (error) {
+          // The lease may have lapsed while encrypting (the process stalled): the output is
+          // withheld and the operation starts over as after a lost lease, on fresh state (the
+          // used index is skipped, which is harmless).
           this.#dropCaches();
-          return Promise.reject(error);
+          this.#token = undefined;
+          this.#outboundResume.clear();
         }
-        // The lease may have lapsed while encrypting (the process stalled): the output is withheld
-        // and the operation starts over as after a lost lease, on fresh state (the used index is
-        // skipped, which is harmless).
+      } catch (error) {
+        // As in the queue: nothing cached survives a failure (a throwing `now` option, say).
         this.#dropCaches();
-        this.#token = undefined;
-        this.#outboundResume.clear();
+        return Promise.reject(error);
       }
     }
     return this.#run(async () => {

@@ -78,6 +78,30 @@ describe('encryptRoomEvent fast path', () => {
     expect(plain).toContain('"two"');
     await device.close();
   });
+
+  it('a failure inside the fast path (a throwing clock) rejects the promise, never throws, and changes nothing', async () => {
+    let failClock = false;
+    const clockError = new Error('clock unavailable');
+    const now = () => {
+      if (failClock) throw clockError;
+      return Date.now();
+    };
+    const device = await alice({ now });
+    const r0 = await send(device, 'zero');
+    await send(device, 'one'); // fast path from here on
+    failClock = true;
+    let call: Promise<RoomEncryptionResult> | undefined;
+    expect(() => {
+      call = send(device, 'two');
+    }).not.toThrow();
+    await expect(call).rejects.toBe(clockError);
+    failClock = false;
+    // Nothing was released at index 2 and nothing was skipped: the next message takes it.
+    const r2 = await send(device, 'two again');
+    expect(r2.sessionId).toBe(r0.sessionId);
+    expect(r2.messageIndex).toBe(2);
+    await device.close();
+  });
 });
 
 /** Decrypts `message` with the session key `first` shared (no Device needed on the receiving side). */
