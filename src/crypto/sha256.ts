@@ -172,6 +172,8 @@ export function hmacSha256Key32Into(
   outOffset: number,
   outLength: number,
 ): void {
+  // Internal callers always pass a whole key; a short one must not become zero words silently.
+  if (keyOffset < 0 || key.length < keyOffset + 32) throw new RangeError('the HMAC key is 32 bytes');
   const k = KEY32;
   for (let i = 0; i < 8; i++) {
     const o = keyOffset + 4 * i;

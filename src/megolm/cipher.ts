@@ -2,8 +2,8 @@
  * Megolm's per-message cipher (olm's docs/megolm.md, "Encrypting a message"): the 128-byte
  * ratchet R(i) gives HKDF-SHA256(salt empty, R(i), "MEGOLM_KEYS") = AES key 32 ‖ HMAC key 32 ‖
  * IV 16; AES-256-CBC with PKCS#7; HMAC-SHA256 over version ‖ payload, truncated to 8 bytes in
- * version 1. Hot path: keys land in one preallocated buffer and short MACs use a re-keyed
- * midstate HMAC; the caller wipes the keys before the next derivation.
+ * version 1. Hot path: keys land in one preallocated buffer and short MACs are computed in words
+ * under the fresh key (hmacSha256Key32Into); the caller wipes the keys before the next derivation.
  */
 import { HkdfSha256Fixed } from '../crypto/hkdf-sha256-fixed.js';
 import { aes256CbcDecrypt, aes256CbcEncrypt, constantTimeEqual, hmacSha256 } from '../crypto/index.js';

@@ -203,6 +203,14 @@ describe('sha256.ts hmacSha256Key32Into (per-message MAC keys)', () => {
     );
   });
 
+  it('refuses a key shorter than 32 bytes from its offset instead of reading zeros', () => {
+    const out = new Uint8Array(32);
+    expect(() => hmacSha256Key32Into(new Uint8Array(31), 0, new Uint8Array(1), 1, out, 0, 32)).toThrow(RangeError);
+    expect(() => hmacSha256Key32Into(new Uint8Array(40), 9, new Uint8Array(1), 1, out, 0, 32)).toThrow(RangeError);
+    expect(() => hmacSha256Key32Into(new Uint8Array(40), -1, new Uint8Array(1), 1, out, 0, 32)).toThrow(RangeError);
+    expect(out.every((b) => b === 0)).toBe(true);
+  });
+
   it('may write its output into the data array right after the MACed bytes (as the message encoders do)', () => {
     for (const n of [0, 55, 56, 64, 200]) {
       const bytes = Uint8Array.from({ length: n + 8 }, (_, i) => (i * 7) & 0xff);
