@@ -67,7 +67,8 @@ export class HmacSha256ByteKey {
   }
 }
 
-function readWords(bytes: Uint8Array, offset: number, words: Int32Array): void {
+/** Reads the 32 bytes at `bytes[offset..offset+32)` as eight big-endian words. */
+export function readWords(bytes: Uint8Array, offset: number, words: Int32Array): void {
   for (let i = 0; i < 8; i++) {
     const o = offset + 4 * i;
     words[i] = (bytes[o]! << 24) | (bytes[o + 1]! << 16) | (bytes[o + 2]! << 8) | bytes[o + 3]!;

@@ -329,10 +329,7 @@ export class Device {
         } catch (error) {
           this.#dropCaches();
           if (error instanceof StoreError && error.code === 'STORE_LEASE_LOST' && attempt === 0) {
-            this.#token = undefined;
-            // The retry reloads outbound sessions past their reserved blocks, so it reserves anew
-            // through a fenced commit instead of depending on the local lease clock a second time.
-            this.#outboundResume.clear();
+            this.#forgetLostLease();
             continue;
           }
           throw error;
@@ -367,6 +364,16 @@ export class Device {
     if (!this.#leaseStillHeld()) {
       throw new StoreError('STORE_LEASE_LOST', 'the lease may have lapsed during the operation; nothing was released');
     }
+  }
+
+  /**
+   * After a lost lease, before the retry: the retry reloads outbound sessions past their reserved
+   * blocks, so it reserves anew through a fenced commit instead of depending on the local lease
+   * clock a second time.
+   */
+  #forgetLostLease(): void {
+    this.#token = undefined;
+    this.#outboundResume.clear();
   }
 
   #leaseStillHeld(): boolean {
@@ -1134,8 +1141,7 @@ export class Device {
           // withheld and the operation starts over as after a lost lease, on fresh state (the
           // used index is skipped, which is harmless).
           this.#dropCaches();
-          this.#token = undefined;
-          this.#outboundResume.clear();
+          this.#forgetLostLease();
         }
       } catch (error) {
         // As in the queue: nothing cached survives a failure (a throwing `now` option, say).
