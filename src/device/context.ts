@@ -1,0 +1,299 @@
+/**
+ * The Device's internal context: what every concern module shares. It owns the store handle and
+ * pickle key, the device's lease (cross-process exclusion with fenced commits), the operation
+ * queue (one operation at a time, retried once on a lost lease), the batch an operation collects
+ * and commits, and the caches kept while this process holds the lease.
+ *
+ * Rule: a failed operation commits nothing and drops the caches, so memory never runs ahead of
+ * the store. Not exported from the package: the Device holds it privately.
+ */
+
+import { randomBytes } from '../crypto/index.js';
+import { encodeBase64 } from '../encoding/base64.js';
+import { StoreError } from '../errors.js';
+import { redactInspect } from '../inspect.js';
+import type { GroupSession, InboundGroupSession, SessionKey } from '../megolm/index.js';
+import { Account } from '../olm/account.js';
+import type { Session } from '../olm/session.js';
+import { acquireLease } from '../store/lease.js';
+import type {
+  InboundGroupSessionEntry,
+  KeyStore,
+  LeaseToken,
+  OlmSessionEntry,
+  OutboundGroupSessionEntry,
+  ReplayEntry,
+  StoreChanges,
+  StoredRecord,
+} from '../store/types.js';
+import { ACCOUNT_SCHEMA, type InboundMeta, type OutboundMeta } from './records.js';
+
+export interface OlmState {
+  readonly session: Session;
+  lastUsedAt: number;
+}
+
+export interface InboundState {
+  readonly session: InboundGroupSession;
+  readonly meta: InboundMeta;
+  /**
+   * The id it is stored under: the session id for the first copy of a session, and
+   * `<session id>\u001f<sender key>` for a copy that arrived from another device. Anyone holding a
+   * room key can re-send it as their own m.room_key; keeping copies apart by sender means the
+   * first copy to arrive cannot take over the attribution of the real sender's messages.
+   */
+  readonly storeId: string;
+}
+
+export interface OutboundState {
+  readonly session: GroupSession;
+  meta: OutboundMeta;
+  /** `meta.initialKey` decoded once (decoding verifies its signature, ~100 µs). */
+  initialKey?: SessionKey;
+}
+
+/** The changes one operation collects before its single commit. */
+export class Batch {
+  account: StoredRecord | undefined;
+  readonly olmSessions: OlmSessionEntry[] = [];
+  readonly inboundGroupSessions: InboundGroupSessionEntry[] = [];
+  readonly outboundGroupSessions: OutboundGroupSessionEntry[] = [];
+  readonly removeOutboundGroupSessions: string[] = [];
+  readonly replays: ReplayEntry[] = [];
+  readonly values: { key: string; value: string | null }[] = [];
+
+  get empty(): boolean {
+    return (
+      this.account === undefined &&
+      this.olmSessions.length === 0 &&
+      this.inboundGroupSessions.length === 0 &&
+      this.outboundGroupSessions.length === 0 &&
+      this.removeOutboundGroupSessions.length === 0 &&
+      this.replays.length === 0 &&
+      this.values.length === 0
+    );
+  }
+
+  toChanges(): StoreChanges {
+    const changes: { -readonly [K in keyof StoreChanges]: StoreChanges[K] } = {};
+    if (this.account !== undefined) changes.account = this.account;
+    if (this.olmSessions.length > 0) changes.olmSessions = this.olmSessions;
+    if (this.inboundGroupSessions.length > 0) changes.inboundGroupSessions = this.inboundGroupSessions;
+    if (this.outboundGroupSessions.length > 0) changes.outboundGroupSessions = this.outboundGroupSessions;
+    if (this.removeOutboundGroupSessions.length > 0)
+      changes.removeOutboundGroupSessions = this.removeOutboundGroupSessions;
+    if (this.replays.length > 0) changes.replays = this.replays;
+    if (this.values.length > 0) changes.values = this.values;
+    return changes;
+  }
+}
+
+export interface ContextSettings {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly pickleKey: Uint8Array;
+  readonly leaseDurationMs: number;
+  readonly leaseTimeoutMs: number;
+  readonly releaseAfterEach: boolean;
+  readonly rotationPeriodMsgs: number;
+  readonly rotationPeriodMs: number;
+  readonly reservationBlock: number;
+  readonly now: () => number;
+}
+
+export class DeviceContext {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly store: KeyStore;
+  /** Every record is encrypted under it; wiped on close. */
+  readonly pickleKey: Uint8Array;
+  readonly holder: string = `device-${encodeBase64(randomBytes(12))}`;
+  readonly leaseDurationMs: number;
+  readonly leaseTimeoutMs: number;
+  readonly releaseAfterEach: boolean;
+  readonly rotationPeriodMsgs: number;
+  readonly rotationPeriodMs: number;
+  readonly reservationBlock: number;
+  readonly now: () => number;
+
+  token: LeaseToken | undefined;
+  /** Local clock (ms) by which the lease has lapsed for sure. */
+  leaseDeadline = 0;
+  account: Account | undefined;
+  readonly olm: Map<string, OlmState[]> = new Map();
+  readonly inbound: Map<string, InboundState | null> = new Map();
+  readonly outbound: Map<string, OutboundState | null> = new Map();
+  /**
+   * Where this Device's outbound sessions stood when their cache was dropped, and under which lease
+   * generation. While the generation is unchanged no other holder can have written, so a reload
+   * resumes there instead of skipping the rest of the reserved block (a failed operation, say an
+   * undecryptable event, must not cost the room up to a block of indices).
+   */
+  readonly outboundResume: Map<string, { sessionId: string; next: number; generation: number }> = new Map();
+  busy = false;
+  readonly waiting: (() => void)[] = [];
+  closed = false;
+
+  constructor(store: KeyStore, settings: ContextSettings) {
+    this.store = store;
+    this.userId = settings.userId;
+    this.deviceId = settings.deviceId;
+    this.pickleKey = settings.pickleKey;
+    this.leaseDurationMs = settings.leaseDurationMs;
+    this.leaseTimeoutMs = settings.leaseTimeoutMs;
+    this.releaseAfterEach = settings.releaseAfterEach;
+    this.rotationPeriodMsgs = settings.rotationPeriodMsgs;
+    this.rotationPeriodMs = settings.rotationPeriodMs;
+    this.reservationBlock = settings.reservationBlock;
+    this.now = settings.now;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Operation plumbing: one at a time, under the lease, retried once on a lost lease.
+
+  /** One operation at a time (a small mutex: the uncontended path adds no promise hops). */
+  async exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy = true;
+    try {
+      return await operation();
+    } finally {
+      const next = this.waiting.shift();
+      if (next === undefined) this.busy = false;
+      else next();
+    }
+  }
+
+  /**
+   * Runs an operation exclusively and under the lease, retried once on fresh state if the lease was
+   * lost. One async frame around the operation (this is on every message's path).
+   */
+  async run<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy = true;
+    try {
+      if (this.closed) throw new StoreError('STORE_CLOSED', 'this device is closed');
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (!this.leaseIsFresh()) await this.renewLease();
+          return await operation();
+        } catch (error) {
+          this.dropCaches();
+          if (error instanceof StoreError && error.code === 'STORE_LEASE_LOST' && attempt === 0) {
+            this.forgetLostLease();
+            continue;
+          }
+          throw error;
+        } finally {
+          if (this.releaseAfterEach && this.token !== undefined) {
+            await this.store.releaseLease(this.token).catch(() => undefined);
+            this.leaseDeadline = 0;
+          }
+        }
+      }
+    } finally {
+      const next = this.waiting.shift();
+      if (next === undefined) this.busy = false;
+      else next();
+    }
+  }
+
+  /**
+   * True while at least half the lease is left. Judged on the local clock from the moment before
+   * the lease was requested (the store may stamp leases with another clock, e.g. PostgreSQL's).
+   */
+  leaseIsFresh(): boolean {
+    return this.token !== undefined && this.leaseDeadline - Date.now() > this.leaseDurationMs / 2;
+  }
+
+  /**
+   * For output released without a commit (a commit is fenced by the store itself): refuses it if
+   * the lease may have lapsed during the operation, since another process could have taken over
+   * (and, say, rotated the room key). The operation is then retried on fresh state.
+   */
+  checkLeaseStillHeld(): void {
+    if (!this.leaseStillHeld()) {
+      throw new StoreError('STORE_LEASE_LOST', 'the lease may have lapsed during the operation; nothing was released');
+    }
+  }
+
+  /**
+   * After a lost lease, before the retry: the retry reloads outbound sessions past their reserved
+   * blocks, so it reserves anew through a fenced commit instead of depending on the local lease
+   * clock a second time.
+   */
+  forgetLostLease(): void {
+    this.token = undefined;
+    this.outboundResume.clear();
+  }
+
+  leaseStillHeld(): boolean {
+    return this.token !== undefined && Date.now() < this.leaseDeadline;
+  }
+
+  async renewLease(): Promise<void> {
+    const token = this.token;
+    const started = Date.now();
+    const next = await acquireLease(this.store, this.holder, {
+      durationMs: this.leaseDurationMs,
+      timeoutMs: this.leaseTimeoutMs,
+    });
+    this.leaseDeadline = started + this.leaseDurationMs;
+    // A new generation means another holder may have written: nothing cached can be trusted.
+    if (token === undefined || next.generation !== token.generation) this.dropCaches();
+    this.token = next;
+  }
+
+  dropCaches(): void {
+    this.account = undefined;
+    this.olm.clear();
+    this.inbound.clear();
+    const generation = this.token?.generation;
+    for (const [roomId, state] of this.outbound) {
+      if (state === null || generation === undefined) continue;
+      this.outboundResume.set(roomId, {
+        sessionId: state.session.sessionId,
+        next: state.session.messageIndex,
+        generation,
+      });
+    }
+    this.outbound.clear();
+  }
+
+  async commit(changes: StoreChanges | Batch): Promise<void> {
+    const token = this.token;
+    const plain = changes instanceof Batch ? changes.toChanges() : changes;
+    await this.store.commit(plain, token === undefined ? {} : { fence: token });
+  }
+
+  /** Gives the lease back (best effort) and forgets it. */
+  async releaseLease(): Promise<void> {
+    if (this.token !== undefined) await this.store.releaseLease(this.token).catch(() => undefined);
+    this.token = undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The account, which nearly every operation needs.
+
+  async loadAccount(): Promise<Account> {
+    if (this.account !== undefined) return this.account;
+    const record = await this.store.loadAccount();
+    if (record === undefined) throw new StoreError('STORE_NOT_FOUND', 'the store lost its account');
+    this.account = Account.fromPickle(record.data, this.pickleKey);
+    return this.account;
+  }
+
+  accountRecord(account: Account): StoredRecord {
+    return { schema: ACCOUNT_SCHEMA, data: account.pickle(this.pickleKey) };
+  }
+
+  toString(): string {
+    return `DeviceContext(${this.userId} ${this.deviceId})`;
+  }
+  toJSON(): { type: string } {
+    return { type: 'DeviceContext' };
+  }
+  static {
+    redactInspect(DeviceContext);
+  }
+}
