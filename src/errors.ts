@@ -61,8 +61,11 @@ export type DeviceErrorCode =
   | 'EVENT_KEYS_MISMATCH'
   | 'EVENT_ROOM_MISMATCH'
   | 'EVENT_REPLAYED'
+  /** The message key is no longer kept (too old, or skipped past): the message was lost, never decrypted. */
+  | 'EVENT_KEY_NOT_KEPT'
   | 'EVENT_WRONG_CHANNEL'
   | 'EVENT_UNSUPPORTED_ALGORITHM'
+  | 'EVENT_NOT_ENCRYPTED'
   | 'ROOM_KEY_UNKNOWN'
   | 'DEVICE_UNKNOWN'
   | 'NO_OLM_SESSION';

@@ -10,7 +10,7 @@
 
 import { randomBytes } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
-import { StoreError } from '../errors.js';
+import { StoreError, TriturusError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import type { GroupSession, InboundGroupSession, SessionKey } from '../megolm/index.js';
 import { Account } from '../olm/account.js';
@@ -27,6 +27,7 @@ import type {
   StoredRecord,
 } from '../store/types.js';
 import { ACCOUNT_SCHEMA, type InboundMeta, type OutboundMeta } from './records.js';
+import type { DeviceInfo, EventResult, RoomSettings } from './types.js';
 
 export interface OlmState {
   readonly session: Session;
@@ -48,8 +49,20 @@ export interface InboundState {
 export interface OutboundState {
   readonly session: GroupSession;
   meta: OutboundMeta;
+  /** The room's settings when the state was loaded (updated by `setRoomSettings`): the rotation limits. */
+  settings: RoomSettings;
   /** `meta.initialKey` decoded once (decoding verifies its signature, ~100 µs). */
   initialKey?: SessionKey;
+}
+
+function lastOf<T>(items: readonly T[], match: (item: T) => boolean): T | undefined {
+  for (let i = items.length - 1; i >= 0; i--) if (match(items[i]!)) return items[i];
+  return undefined;
+}
+
+export interface BatchMark {
+  readonly account: StoredRecord | undefined;
+  readonly lengths: readonly [number, number, number, number, number, number];
 }
 
 /** The changes one operation collects before its single commit. */
@@ -61,6 +74,33 @@ export class Batch {
   readonly removeOutboundGroupSessions: string[] = [];
   readonly replays: ReplayEntry[] = [];
   readonly values: { key: string; value: string | null }[] = [];
+
+  /** Where the batch stands, to roll one event's changes back out of a batch of many (see `rollback`). */
+  mark(): BatchMark {
+    return {
+      account: this.account,
+      lengths: [
+        this.olmSessions.length,
+        this.inboundGroupSessions.length,
+        this.outboundGroupSessions.length,
+        this.removeOutboundGroupSessions.length,
+        this.replays.length,
+        this.values.length,
+      ],
+    };
+  }
+
+  /** Drops everything added since `mark` (the caller also drops the caches: see DeviceContext.rollback). */
+  rollback(mark: BatchMark): void {
+    this.account = mark.account;
+    const [olm, inbound, outbound, removed, replays, values] = mark.lengths;
+    this.olmSessions.length = olm;
+    this.inboundGroupSessions.length = inbound;
+    this.outboundGroupSessions.length = outbound;
+    this.removeOutboundGroupSessions.length = removed;
+    this.replays.length = replays;
+    this.values.length = values;
+  }
 
   get empty(): boolean {
     return (
@@ -98,6 +138,8 @@ export interface ContextSettings {
   readonly rotationPeriodMsgs: number;
   readonly rotationPeriodMs: number;
   readonly reservationBlock: number;
+  readonly trustOwnDevice: ((device: DeviceInfo) => boolean | Promise<boolean>) | undefined;
+  readonly requestMissingRoomKeys: boolean;
   readonly now: () => number;
 }
 
@@ -114,6 +156,8 @@ export class DeviceContext {
   readonly rotationPeriodMsgs: number;
   readonly rotationPeriodMs: number;
   readonly reservationBlock: number;
+  readonly trustOwnDevice: ((device: DeviceInfo) => boolean | Promise<boolean>) | undefined;
+  readonly requestMissingRoomKeys: boolean;
   readonly now: () => number;
 
   token: LeaseToken | undefined;
@@ -123,6 +167,8 @@ export class DeviceContext {
   readonly olm: Map<string, OlmState[]> = new Map();
   readonly inbound: Map<string, InboundState | null> = new Map();
   readonly outbound: Map<string, OutboundState | null> = new Map();
+  /** Per-room settings, as stored (see room-settings.ts). */
+  readonly roomSettings: Map<string, RoomSettings> = new Map();
   /**
    * Where this Device's outbound sessions stood when their cache was dropped, and under which lease
    * generation. While the generation is unchanged no other holder can have written, so a reload
@@ -130,6 +176,12 @@ export class DeviceContext {
    * undecryptable event, must not cost the room up to a block of indices).
    */
   readonly outboundResume: Map<string, { sessionId: string; next: number; generation: number }> = new Map();
+  /**
+   * The batch of an operation that processes many events with one commit (a /sync response, a
+   * page of room events). While it is set, loads see its uncommitted writes first, so after one
+   * event fails and is rolled back (`stage`), the caches rebuild exactly as the earlier events left them.
+   */
+  staged: Batch | undefined;
   busy = false;
   readonly waiting: (() => void)[] = [];
   closed = false;
@@ -145,6 +197,8 @@ export class DeviceContext {
     this.rotationPeriodMsgs = settings.rotationPeriodMsgs;
     this.rotationPeriodMs = settings.rotationPeriodMs;
     this.reservationBlock = settings.reservationBlock;
+    this.trustOwnDevice = settings.trustOwnDevice;
+    this.requestMissingRoomKeys = settings.requestMissingRoomKeys;
     this.now = settings.now;
   }
 
@@ -258,6 +312,7 @@ export class DeviceContext {
       });
     }
     this.outbound.clear();
+    this.roomSettings.clear();
   }
 
   async commit(changes: StoreChanges | Batch): Promise<void> {
@@ -272,12 +327,75 @@ export class DeviceContext {
     this.token = undefined;
   }
 
+  /**
+   * Runs one event's work inside a batch of many. On a TriturusError the event's writes leave the
+   * batch, every cached object goes (the next loads rebuild from the store and the batch, see
+   * `staged`), `onFailure` may stage what a failure leaves behind, and the error becomes the
+   * event's result. Store errors and bugs abort the whole operation.
+   */
+  async stage<T>(
+    batch: Batch,
+    work: () => Promise<T>,
+    onFailure?: (error: TriturusError) => Promise<void>,
+  ): Promise<EventResult<T>> {
+    const mark = batch.mark();
+    try {
+      return { ok: true, value: await work() };
+    } catch (error) {
+      if (!(error instanceof TriturusError) || error instanceof StoreError) throw error;
+      batch.rollback(mark);
+      this.dropCaches();
+      if (onFailure !== undefined) await onFailure(error);
+      return { ok: false, error };
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Loads: the staged batch first (see `staged`), then the store.
+
+  async loadOlmSessionEntries(senderKey: string): Promise<OlmSessionEntry[]> {
+    const stored = await this.store.loadOlmSessions(senderKey);
+    const staged = this.staged?.olmSessions.filter((e) => e.senderKey === senderKey);
+    if (staged === undefined || staged.length === 0) return stored;
+    const byId = new Map(stored.map((e) => [e.sessionId, e]));
+    for (const e of staged) byId.set(e.sessionId, e);
+    return [...byId.values()].sort((a, b) => b.lastUsedAt - a.lastUsedAt);
+  }
+
+  async loadInboundEntry(roomId: string, sessionId: string): Promise<InboundGroupSessionEntry | undefined> {
+    const staged =
+      this.staged && lastOf(this.staged.inboundGroupSessions, (e) => e.roomId === roomId && e.sessionId === sessionId);
+    return staged ?? this.store.loadInboundGroupSession(roomId, sessionId);
+  }
+
+  async loadOutboundEntry(roomId: string): Promise<OutboundGroupSessionEntry | undefined> {
+    // Stores apply a batch's removals before its puts, so a staged put wins over a staged removal.
+    const staged = this.staged;
+    if (staged !== undefined) {
+      const put = lastOf(staged.outboundGroupSessions, (e) => e.roomId === roomId);
+      if (put !== undefined) return put;
+      if (staged.removeOutboundGroupSessions.includes(roomId)) return undefined;
+    }
+    return this.store.loadOutboundGroupSession(roomId);
+  }
+
+  async loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
+    const staged = this.staged?.replays.find((r) => r.sessionId === sessionId && r.messageIndex === messageIndex);
+    return staged ?? this.store.loadReplay(sessionId, messageIndex);
+  }
+
+  async loadValue(key: string): Promise<string | undefined> {
+    const staged = this.staged && lastOf(this.staged.values, (v) => v.key === key);
+    if (staged !== undefined) return staged.value ?? undefined;
+    return this.store.loadValue(key);
+  }
+
   // -------------------------------------------------------------------------------------------
   // The account, which nearly every operation needs.
 
   async loadAccount(): Promise<Account> {
     if (this.account !== undefined) return this.account;
-    const record = await this.store.loadAccount();
+    const record = this.staged?.account ?? (await this.store.loadAccount());
     if (record === undefined) throw new StoreError('STORE_NOT_FOUND', 'the store lost its account');
     this.account = Account.fromPickle(record.data, this.pickleKey);
     return this.account;

@@ -12,8 +12,10 @@
  *
  * This class is a thin facade: the rules live in one module per concern over a shared
  * `DeviceContext` (context.ts): keys.ts (own keys and uploads), devices.ts (other devices),
- * to-device.ts (Olm), room-keys-out.ts (outbound sessions, sharing, rotation), room-events-in.ts
- * (inbound sessions, decryption, replay), key-transfer.ts (import and export).
+ * olm-sessions.ts and to-device.ts (Olm), sync.ts (a whole /sync), room-settings.ts and
+ * room-keys-out.ts (outbound sessions, sharing, rotation), room-events-in.ts (inbound sessions,
+ * decryption, replay), key-requests.ts (requests and forwarded keys), session-repair.ts (broken
+ * sessions), outbox.ts (what the Device sends on its own), key-transfer.ts (import and export).
  */
 
 import { isBytes } from '../encoding/binary.js';
@@ -23,14 +25,21 @@ import type { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
 import type { DecryptKeyExportOptions, EncryptKeyExportOptions } from '../megolm/export.js';
 import { Account } from '../olm/account.js';
 import type { KeyStore } from '../store/types.js';
-import { checkNumber, isObject } from './common.js';
+import { argString, checkNumber, isObject } from './common.js';
 import { DeviceContext } from './context.js';
+import type { KeysQueryAnswer } from './devices.js';
 import * as devices from './devices.js';
 import * as keyTransfer from './key-transfer.js';
 import * as keys from './keys.js';
+import * as olmSessions from './olm-sessions.js';
+import * as outbox from './outbox.js';
 import { ACCOUNT_SCHEMA } from './records.js';
 import * as roomEventsIn from './room-events-in.js';
+import type { MembershipChange } from './room-keys-out.js';
 import * as roomKeysOut from './room-keys-out.js';
+import { loadRoomSettings } from './room-settings.js';
+import * as sessionRepair from './session-repair.js';
+import * as sync from './sync.js';
 import * as toDevice from './to-device.js';
 import type {
   DecryptedRoomEvent,
@@ -39,16 +48,23 @@ import type {
   DeviceOptions,
   EncryptedRoomEvent,
   EncryptedToDeviceEvent,
+  EventResult,
   ExportedRoomKey,
   KeysUploadBody,
   OlmEncryptedContent,
+  OutgoingToDevice,
   RoomEncryptionResult,
+  RoomSettings,
   ShareRoomKeyResult,
+  SyncChanges,
+  SyncResult,
   ToDeviceMessage,
 } from './types.js';
 
 export { MEGOLM_ALGORITHM, OLM_ALGORITHM } from './common.js';
-export { deviceInfoFromKeys } from './devices.js';
+export { deviceInfoFromKeys, type KeysQueryAnswer } from './devices.js';
+export type { MembershipChange } from './room-keys-out.js';
+export { settingsFromEncryptionEvent } from './room-settings.js';
 
 const IDENTITY_VALUE = 'device.identity';
 /**
@@ -68,6 +84,12 @@ function contextFor(store: KeyStore, options: DeviceOptions): DeviceContext {
   checkNumber(options.rotationPeriodMsgs, 'rotationPeriodMsgs', 0, false);
   checkNumber(options.rotationPeriodMs, 'rotationPeriodMs', 0, false);
   if (options.now !== undefined && typeof options.now !== 'function') throw invalidArgument('now must be a function');
+  if (options.trustOwnDevice !== undefined && typeof options.trustOwnDevice !== 'function') {
+    throw invalidArgument('trustOwnDevice must be a function');
+  }
+  if (options.requestMissingRoomKeys !== undefined && typeof options.requestMissingRoomKeys !== 'boolean') {
+    throw invalidArgument('requestMissingRoomKeys must be a boolean');
+  }
   if (typeof options.userId !== 'string' || typeof options.deviceId !== 'string') {
     throw invalidArgument('userId and deviceId must be strings');
   }
@@ -88,6 +110,8 @@ function contextFor(store: KeyStore, options: DeviceOptions): DeviceContext {
     rotationPeriodMsgs: options.rotationPeriodMsgs ?? 100,
     rotationPeriodMs: options.rotationPeriodMs ?? 7 * 24 * 3600 * 1000,
     reservationBlock: block,
+    trustOwnDevice: options.trustOwnDevice,
+    requestMissingRoomKeys: options.requestMissingRoomKeys ?? true,
     now: options.now ?? Date.now,
   });
 }
@@ -193,14 +217,15 @@ export class Device {
   }
 
   /**
-   * The /keys/upload body: signed unpublished one-time keys and fallback key, and the device keys
-   * when `includeDeviceKeys`. Calling again before `markKeysAsPublished` returns the same key ids
-   * (so an upload interrupted by a crash is simply repeated).
+   * The /keys/upload body: signed unpublished one-time keys and fallback key, and the signed device
+   * keys until `markKeysAsPublished` (`includeDeviceKeys` forces them in or out). Calling again
+   * before `markKeysAsPublished` returns the same key ids (an interrupted upload is simply repeated).
    */
-  async keysForUpload(includeDeviceKeys = false): Promise<KeysUploadBody> {
+  async keysForUpload(includeDeviceKeys?: boolean): Promise<KeysUploadBody> {
     return keys.keysForUpload(this.#ctx, includeDeviceKeys);
   }
 
+  /** Records that the last `keysForUpload` body reached the server. */
   async markKeysAsPublished(): Promise<void> {
     return keys.markKeysAsPublished(this.#ctx);
   }
@@ -208,9 +233,13 @@ export class Device {
   /**
    * Reacts to /sync's `device_one_time_keys_count` and `device_unused_fallback_key_types`: tops the
    * one-time keys up when the server holds fewer than half the maximum, and makes a new fallback
-   * key when the server reports ours used. Returns true when there are keys to upload.
+   * key when the server reports ours used; either may be absent (`undefined`). Returns true when
+   * there are keys to upload. `receiveSyncChanges` does this as part of a whole sync.
    */
-  async updateKeyCounts(oneTimeKeyCount: number, unusedFallbackKeyTypes?: readonly string[]): Promise<boolean> {
+  async updateKeyCounts(
+    oneTimeKeyCount: number | undefined,
+    unusedFallbackKeyTypes?: readonly string[],
+  ): Promise<boolean> {
     return keys.updateKeyCounts(this.#ctx, oneTimeKeyCount, unusedFallbackKeyTypes);
   }
 
@@ -218,11 +247,27 @@ export class Device {
   // Other devices (devices.ts)
 
   /**
-   * Records devices from a /keys/query `device_keys` answer after checking their self-signature.
-   * Returns the devices accepted; ones with a bad signature or wrong ids are skipped.
+   * Records devices from a /keys/query answer (the whole answer: each listed user's list is
+   * complete; or an array of `device_keys` objects), checking self-signatures. Returns the devices
+   * accepted; bad signatures, mismatched ids and changed keys of a known device are skipped.
    */
-  async trackDevices(deviceKeys: readonly Record<string, unknown>[]): Promise<DeviceInfo[]> {
-    return devices.trackDevices(this.#ctx, deviceKeys);
+  async trackDevices(answer: readonly Record<string, unknown>[] | KeysQueryAnswer): Promise<DeviceInfo[]> {
+    return devices.trackDevices(this.#ctx, answer);
+  }
+
+  /** A tracked device (undefined when unknown). */
+  async getDevice(userId: string, deviceId: string): Promise<DeviceInfo | undefined> {
+    return devices.getDevice(this.#ctx, userId, deviceId);
+  }
+
+  /** Every tracked device of a user. */
+  async getUserDevices(userId: string): Promise<DeviceInfo[]> {
+    return devices.getUserDevices(this.#ctx, userId);
+  }
+
+  /** Users whose device lists changed (/sync `device_lists`) and were not queried since. */
+  async usersToQuery(): Promise<string[]> {
+    return devices.usersToQuery(this.#ctx);
   }
 
   /**
@@ -238,7 +283,7 @@ export class Device {
 
   /** True when an Olm session with this device exists (otherwise claim a one-time key first). */
   async hasOlmSession(device: DeviceInfo): Promise<boolean> {
-    return toDevice.hasOlmSession(this.#ctx, device);
+    return olmSessions.hasOlmSession(this.#ctx, device);
   }
 
   /**
@@ -264,6 +309,38 @@ export class Device {
     return toDevice.decryptToDevice(this.#ctx, event);
   }
 
+  /**
+   * One /sync response in one store commit: its to-device events (one result each, in order; a
+   * bad event never fails the others), the one-time and fallback key counts, and the device-list
+   * changes. Throws only for a bad argument or a store failure (then nothing was committed).
+   */
+  async receiveSyncChanges(changes: SyncChanges): Promise<SyncResult> {
+    return sync.receiveSyncChanges(this.#ctx, changes);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What the Device sends on its own (outbox.ts, session-repair.ts, key-requests.ts)
+
+  /** To-device messages to send (key requests and answers, session repairs): /sendToDevice each, then `markSent`. */
+  async outgoingToDevice(): Promise<OutgoingToDevice[]> {
+    return outbox.outgoingToDevice(this.#ctx);
+  }
+
+  /** Removes sent messages from the outbox. */
+  async markSent(ids: readonly string[]): Promise<void> {
+    return outbox.markSent(this.#ctx, ids);
+  }
+
+  /** Devices the Device wants a new Olm session with (broken sessions, waiting key requests): claim a key for each. */
+  async missingSessions(): Promise<DeviceInfo[]> {
+    return sessionRepair.missingSessions(this.#ctx);
+  }
+
+  /** Makes those sessions from claimed one-time keys (by Curve25519 key); what they carry goes to the outbox. */
+  async createSessions(oneTimeKeys: ReadonlyMap<string, Curve25519PublicKey>): Promise<DeviceInfo[]> {
+    return sessionRepair.createSessions(this.#ctx, oneTimeKeys);
+  }
+
   // -------------------------------------------------------------------------------------------
   // Room keys out (room-keys-out.ts)
 
@@ -282,6 +359,28 @@ export class Device {
   /** Discards the room's outbound session (a member left or a device was removed): the next message starts a new one. */
   async rotateRoomKey(roomId: string): Promise<void> {
     return roomKeysOut.rotateRoomKey(this.#ctx, roomId);
+  }
+
+  /**
+   * Changes a room's settings (see `settingsFromEncryptionEvent` for `m.room.encryption`); returns
+   * them all. New rotation limits apply to the current session; a history visibility change rotates.
+   */
+  async setRoomSettings(roomId: string, settings: Partial<RoomSettings>): Promise<RoomSettings> {
+    return roomKeysOut.setRoomSettings(this.#ctx, roomId, settings);
+  }
+
+  /** A room's settings (the Device's defaults where none were set). */
+  async getRoomSettings(roomId: string): Promise<RoomSettings> {
+    argString(roomId, 'roomId');
+    return this.#ctx.run(() => loadRoomSettings(this.#ctx, roomId));
+  }
+
+  /**
+   * A member left, or a device went away: if the room's session was shared with them, the next
+   * message starts a new one (returns true). Joins need no call.
+   */
+  async roomMembershipChanged(roomId: string, change: MembershipChange): Promise<boolean> {
+    return roomKeysOut.roomMembershipChanged(this.#ctx, roomId, change);
   }
 
   /**
@@ -319,6 +418,14 @@ export class Device {
    */
   async decryptRoomEvent(event: EncryptedRoomEvent, roomId?: string): Promise<DecryptedRoomEvent> {
     return roomEventsIn.decryptRoomEvent(this.#ctx, event, roomId);
+  }
+
+  /** Many room events with one store commit (same checks and replay rules); one result per event, in order. */
+  async decryptRoomEvents(
+    events: readonly EncryptedRoomEvent[],
+    roomId?: string,
+  ): Promise<EventResult<DecryptedRoomEvent>[]> {
+    return roomEventsIn.decryptRoomEvents(this.#ctx, events, roomId);
   }
 
   // -------------------------------------------------------------------------------------------

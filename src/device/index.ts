@@ -1,4 +1,12 @@
-export { Device, deviceInfoFromKeys, MEGOLM_ALGORITHM, OLM_ALGORITHM } from './device.js';
+export {
+  Device,
+  deviceInfoFromKeys,
+  type KeysQueryAnswer,
+  MEGOLM_ALGORITHM,
+  type MembershipChange,
+  OLM_ALGORITHM,
+  settingsFromEncryptionEvent,
+} from './device.js';
 export {
   hasValidSignature,
   type JsonObject,

@@ -6,7 +6,7 @@
 import { invalidArgument } from '../errors.js';
 import type { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
 import { MEGOLM_ALGORITHM, OLM_ALGORITHM } from './common.js';
-import type { DeviceContext } from './context.js';
+import { Batch, type DeviceContext } from './context.js';
 import { signJson } from './signing.js';
 import type { KeysUploadBody } from './types.js';
 
@@ -57,13 +57,24 @@ export async function generateFallbackKey(ctx: DeviceContext): Promise<void> {
   });
 }
 
+/** Set once `markKeysAsPublished` ran: the device keys are on the server. */
+const DEVICE_KEYS_PUBLISHED = 'device.keys-published';
+
 /**
- * The /keys/upload body: signed unpublished one-time keys and fallback key, and the device keys
- * when `includeDeviceKeys`. Calling again before `markKeysAsPublished` returns the same key ids
- * (so an upload interrupted by a crash is simply repeated).
+ * The /keys/upload body: signed unpublished one-time keys and fallback key, and the signed device
+ * keys until they were published (`includeDeviceKeys` forces them in or out). Calling again before
+ * `markKeysAsPublished` returns the same key ids (so an upload interrupted by a crash is simply repeated).
  */
-export async function keysForUpload(ctx: DeviceContext, includeDeviceKeys: boolean): Promise<KeysUploadBody> {
-  const signedDeviceKeys = includeDeviceKeys ? await deviceKeys(ctx) : undefined;
+export async function keysForUpload(
+  ctx: DeviceContext,
+  includeDeviceKeys: boolean | undefined,
+): Promise<KeysUploadBody> {
+  if (includeDeviceKeys !== undefined && typeof includeDeviceKeys !== 'boolean') {
+    throw invalidArgument('includeDeviceKeys must be a boolean when given');
+  }
+  const withDeviceKeys =
+    includeDeviceKeys ?? (await ctx.run(async () => (await ctx.loadValue(DEVICE_KEYS_PUBLISHED)) === undefined));
+  const signedDeviceKeys = withDeviceKeys ? await deviceKeys(ctx) : undefined;
   return ctx.run(async () => {
     const account = await ctx.loadAccount();
     const oneTimeKeys: Record<string, Record<string, unknown>> = {};
@@ -87,26 +98,21 @@ export async function keysForUpload(ctx: DeviceContext, includeDeviceKeys: boole
   });
 }
 
+/** Records that the last `keysForUpload` body reached the server: its keys, and the device keys. */
 export async function markKeysAsPublished(ctx: DeviceContext): Promise<void> {
   await ctx.run(async () => {
     const account = await ctx.loadAccount();
     account.markKeysAsPublished();
-    await ctx.commit({ account: ctx.accountRecord(account) });
+    await ctx.commit({
+      account: ctx.accountRecord(account),
+      values: [{ key: DEVICE_KEYS_PUBLISHED, value: '1' }],
+    });
   });
 }
 
-/**
- * Reacts to /sync's `device_one_time_keys_count` and `device_unused_fallback_key_types`: tops the
- * one-time keys up when the server holds fewer than half the maximum, and makes a new fallback
- * key when the server reports ours used. Returns true when there are keys to upload.
- */
-export async function updateKeyCounts(
-  ctx: DeviceContext,
-  oneTimeKeyCount: number,
-  unusedFallbackKeyTypes?: readonly string[],
-): Promise<boolean> {
-  if (!Number.isSafeInteger(oneTimeKeyCount) || oneTimeKeyCount < 0) {
-    throw invalidArgument('oneTimeKeyCount must be a non-negative integer');
+export function checkKeyCounts(oneTimeKeyCount: unknown, unusedFallbackKeyTypes: unknown): void {
+  if (oneTimeKeyCount !== undefined && (!Number.isSafeInteger(oneTimeKeyCount) || (oneTimeKeyCount as number) < 0)) {
+    throw invalidArgument('oneTimeKeyCount must be a non-negative integer (or undefined when the server did not say)');
   }
   if (
     unusedFallbackKeyTypes !== undefined &&
@@ -114,25 +120,56 @@ export async function updateKeyCounts(
   ) {
     throw invalidArgument('unusedFallbackKeyTypes must be an array of strings');
   }
+}
+
+/**
+ * /sync's `device_one_time_keys_count` and `device_unused_fallback_key_types`, staged into `batch`:
+ * tops the one-time keys up when the server holds fewer than half the maximum, and makes a new
+ * fallback key when the server reports ours used. Either may be absent (a sync that reports only
+ * fallback-key information leaves the one-time keys alone). Returns true when there are keys to upload.
+ */
+export async function stageKeyCounts(
+  ctx: DeviceContext,
+  batch: Batch,
+  oneTimeKeyCount: number | undefined,
+  unusedFallbackKeyTypes: readonly string[] | undefined,
+): Promise<boolean> {
+  const account = await ctx.loadAccount();
+  const max = account.maxNumberOfOneTimeKeys;
+  let changed = false;
+  if (oneTimeKeyCount !== undefined && oneTimeKeyCount < max / 2) {
+    const wanted = max - oneTimeKeyCount - account.oneTimeKeys.size;
+    if (wanted > 0) {
+      account.generateOneTimeKeys(wanted);
+      changed = true;
+    }
+  }
+  if (unusedFallbackKeyTypes !== undefined && !unusedFallbackKeyTypes.includes('signed_curve25519')) {
+    // The previous fallback key stays until the new one is in use (DEVICE-NOTES).
+    if (account.currentFallbackKey === undefined || account.fallbackKey.size === 0) {
+      account.generateFallbackKey();
+      changed = true;
+    }
+  }
+  if (changed) batch.account = ctx.accountRecord(account);
+  return (
+    account.oneTimeKeys.size > 0 ||
+    account.fallbackKey.size > 0 ||
+    (await ctx.loadValue(DEVICE_KEYS_PUBLISHED)) === undefined
+  );
+}
+
+/** `stageKeyCounts` as an operation of its own. */
+export async function updateKeyCounts(
+  ctx: DeviceContext,
+  oneTimeKeyCount: number | undefined,
+  unusedFallbackKeyTypes?: readonly string[],
+): Promise<boolean> {
+  checkKeyCounts(oneTimeKeyCount, unusedFallbackKeyTypes);
   return ctx.run(async () => {
-    const account = await ctx.loadAccount();
-    const max = account.maxNumberOfOneTimeKeys;
-    let changed = false;
-    if (oneTimeKeyCount < max / 2) {
-      const wanted = max - oneTimeKeyCount - account.oneTimeKeys.size;
-      if (wanted > 0) {
-        account.generateOneTimeKeys(wanted);
-        changed = true;
-      }
-    }
-    if (unusedFallbackKeyTypes !== undefined && !unusedFallbackKeyTypes.includes('signed_curve25519')) {
-      // The previous fallback key stays until the new one is in use (DEVICE-NOTES).
-      if (account.currentFallbackKey === undefined || account.fallbackKey.size === 0) {
-        account.generateFallbackKey();
-        changed = true;
-      }
-    }
-    if (changed) await ctx.commit({ account: ctx.accountRecord(account) });
-    return account.oneTimeKeys.size > 0 || account.fallbackKey.size > 0;
+    const batch = new Batch();
+    const result = await stageKeyCounts(ctx, batch, oneTimeKeyCount, unusedFallbackKeyTypes);
+    if (!batch.empty) await ctx.commit(batch);
+    return result;
   });
 }

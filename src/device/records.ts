@@ -53,6 +53,8 @@ export interface InboundMeta {
   /** 'room_key' (from its creator over Olm), 'own' (we created it), 'import', 'forwarded'. */
   readonly source: 'room_key' | 'own' | 'import' | 'forwarded';
   readonly forwardingChain: readonly string[];
+  /** MSC3061 `shared_history`: the key was shared under a visibility that lets later members read. */
+  readonly sharedHistory?: boolean;
 }
 
 /** One device an outbound session was shared with. */

@@ -1,18 +1,21 @@
 /**
  * Room keys in and room events in: storing inbound Megolm sessions (which copy wins, kept apart
- * per sending device), and decrypting `m.room.encrypted` room events with the room and replay
- * checks (a second, different event at one (session, message index) is refused).
+ * per sending device), and decrypting `m.room.encrypted` room events, one or a batch with one
+ * commit, with the room and replay checks (a second, different event at one (session, message
+ * index) is refused). A missing key is requested (key-requests.ts).
  */
 
 import { parseJsonObject, utf8Decode } from '../encoding/json.js';
-import { DeviceError } from '../errors.js';
+import { DeviceError, invalidArgument, TriturusError } from '../errors.js';
+import { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
 import { InboundGroupSession, MegolmMessage, SessionKey } from '../megolm/index.js';
 import type { InboundGroupSessionEntry } from '../store/types.js';
 import { argString, isObject, MEGOLM_ALGORITHM, requireString } from './common.js';
-import type { DeviceContext, InboundState } from './context.js';
+import { Batch, type DeviceContext, type InboundState } from './context.js';
 import { knownDeviceById } from './devices.js';
+import { requestRoomKey, stageKeyArrived } from './key-requests.js';
 import { INBOUND_GROUP_SCHEMA, type InboundMeta, openRecord, sealRecord } from './records.js';
-import type { DecryptedRoomEvent, EncryptedRoomEvent } from './types.js';
+import type { DecryptedRoomEvent, EncryptedRoomEvent, EventResult, RoomKeyInfo } from './types.js';
 
 function alternateId(sessionId: string, senderKey: string): string {
   return `${sessionId}\u001f${senderKey}`;
@@ -20,11 +23,6 @@ function alternateId(sessionId: string, senderKey: string): string {
 
 function inboundKey(roomId: string, sessionId: string): string {
   return `${roomId}\u0000${sessionId}`;
-}
-
-/** Drops one cached inbound session (the next use reloads it from the store). */
-export function forgetInbound(ctx: DeviceContext, roomId: string, storeId: string): void {
-  ctx.inbound.delete(inboundKey(roomId, storeId));
 }
 
 /** Caches an inbound session that is being (or has been) committed. */
@@ -36,7 +34,7 @@ async function loadInbound(ctx: DeviceContext, roomId: string, storeId: string):
   const key = inboundKey(roomId, storeId);
   const cached = ctx.inbound.get(key);
   if (cached !== undefined) return cached ?? undefined;
-  const entry = await ctx.store.loadInboundGroupSession(roomId, storeId);
+  const entry = await ctx.loadInboundEntry(roomId, storeId);
   if (entry === undefined) return undefined;
   const { meta, pickle } = openRecord<InboundMeta>(entry.record, INBOUND_GROUP_SCHEMA, ctx.pickleKey);
   const state = { session: InboundGroupSession.fromPickle(pickle, ctx.pickleKey), meta, storeId };
@@ -113,16 +111,27 @@ async function inboundForEvent(
   );
 }
 
-/** An `m.room_key` that arrived over Olm from `senderKey`: the entry to commit when it is stored. */
+/** The stored copy of a session for a key request: from `senderKey`'s device when given. */
+export async function findInbound(
+  ctx: DeviceContext,
+  roomId: string,
+  sessionId: string,
+  senderKey: string | undefined,
+): Promise<InboundState | undefined> {
+  const primary = await loadInbound(ctx, roomId, sessionId);
+  if (primary === undefined || senderKey === undefined || primary.meta.senderKey === senderKey) return primary;
+  return loadInbound(ctx, roomId, alternateId(sessionId, senderKey));
+}
+
+/** An `m.room_key` that arrived over Olm from `senderKey`: staged into `batch` when it is stored. */
 export async function receiveRoomKey(
   ctx: DeviceContext,
+  batch: Batch,
   content: Record<string, unknown>,
   senderKey: string,
   claimedEd25519: string,
   senderUserId: string,
-): Promise<
-  { roomId: string; sessionId: string; storeId: string; entry: InboundGroupSessionEntry | undefined } | undefined
-> {
+): Promise<RoomKeyInfo | undefined> {
   if (content.algorithm !== MEGOLM_ALGORITHM) return undefined;
   const roomId = requireString(content.room_id, 'content.room_id');
   const sessionId = requireString(content.session_id, 'content.session_id');
@@ -140,28 +149,31 @@ export async function receiveRoomKey(
       senderUserId,
       source: 'room_key',
       forwardingChain: [],
+      ...(content.shared_history === true ? { sharedHistory: true } : {}),
     },
   });
-  return {
-    roomId,
-    sessionId,
-    storeId: chosen?.storeId ?? sessionId,
-    entry: chosen === undefined ? undefined : inboundEntry(ctx, chosen),
-  };
+  if (chosen !== undefined) {
+    batch.inboundGroupSessions.push(inboundEntry(ctx, chosen));
+    cacheInbound(ctx, chosen);
+  }
+  await stageKeyArrived(ctx, batch, roomId, sessionId);
+  return { roomId, sessionId, isNew: chosen !== undefined };
 }
 
-/**
- * Decrypts an `m.room.encrypted` room event. Refuses a second, different event at one
- * (session, message index) as a replay, and an event whose decrypted room_id differs from
- * the room it arrived in.
- */
-export async function decryptRoomEvent(
-  ctx: DeviceContext,
-  event: EncryptedRoomEvent,
-  roomId?: string,
-): Promise<DecryptedRoomEvent> {
+interface ParsedRoomEvent {
+  readonly room: string;
+  readonly eventId: string;
+  readonly sender: string;
+  readonly timestamp: number;
+  readonly content: Record<string, unknown>;
+  readonly sessionId: string;
+  readonly message: MegolmMessage;
+}
+
+/** The outer checks of a room event (no state needed): EVENT_INVALID and friends. */
+function parseRoomEvent(event: EncryptedRoomEvent, roomId: string | undefined): ParsedRoomEvent {
   if (!isObject(event) || !isObject(event.content)) throw new DeviceError('EVENT_INVALID', 'not an event object');
-  const room = roomId === undefined ? requireString(event.room_id, 'room_id') : argString(roomId, 'roomId');
+  const room = roomId === undefined ? requireString(event.room_id, 'room_id') : roomId;
   const eventId = requireString(event.event_id, 'event_id');
   const sender = requireString(event.sender, 'sender');
   const timestamp = typeof event.origin_server_ts === 'number' ? event.origin_server_ts : 0;
@@ -171,40 +183,137 @@ export async function decryptRoomEvent(
   }
   const sessionId = requireString(content.session_id, 'content.session_id');
   const message = MegolmMessage.fromBase64(requireString(content.ciphertext, 'content.ciphertext'));
+  return { room, eventId, sender, timestamp, content, sessionId, message };
+}
+
+/** Keys as key objects in results; an imported record's text that is not a key reads as absent. */
+function keyOrUndefined<K>(parse: (text: string) => K, text: string | undefined): K | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parse(text);
+  } catch (error) {
+    if (error instanceof TriturusError) return undefined;
+    throw error;
+  }
+}
+
+/** Decrypts one parsed event, staging its replay record into `batch`. */
+async function decryptParsed(ctx: DeviceContext, batch: Batch, parsed: ParsedRoomEvent): Promise<DecryptedRoomEvent> {
+  const { room, sessionId, eventId, timestamp } = parsed;
+  const state = await inboundForEvent(ctx, room, sessionId, parsed.sender, parsed.content);
+  if (state === undefined) {
+    throw new DeviceError('ROOM_KEY_UNKNOWN', 'unable to decrypt: the room key for this session has not arrived');
+  }
+  const { plaintext, messageIndex } = state.session.decrypt(parsed.message);
+  const payload = parseJsonObject(utf8Decode(plaintext));
+  if (payload.room_id !== room) {
+    throw new DeviceError('EVENT_ROOM_MISMATCH', 'the decrypted event belongs to another room');
+  }
+  // Every check before the replay record: a refused event must leave nothing behind.
+  const type = requireString(payload.type, 'payload.type');
+  const senderKey = keyOrUndefined(Curve25519PublicKey.fromBase64, state.meta.senderKey);
+  if (senderKey === undefined) {
+    throw new DeviceError('EVENT_KEYS_MISMATCH', "the room key's sender key is not a Curve25519 key");
+  }
+  const seen = await ctx.loadReplay(sessionId, messageIndex);
+  if (seen !== undefined) {
+    if (seen.eventId !== eventId || seen.originServerTs !== timestamp) {
+      throw new DeviceError('EVENT_REPLAYED', 'another event already used this session and message index', {
+        messageIndex,
+      });
+    }
+  } else {
+    batch.replays.push({ sessionId, messageIndex, eventId, originServerTs: timestamp });
+  }
+  const chain: Curve25519PublicKey[] = [];
+  for (const text of state.meta.forwardingChain) {
+    const key = keyOrUndefined(Curve25519PublicKey.fromBase64, text);
+    if (key !== undefined) chain.push(key);
+  }
+  return {
+    event: {
+      type,
+      content: isObject(payload.content) ? payload.content : {},
+      room_id: room,
+    },
+    senderKey,
+    senderClaimedEd25519: keyOrUndefined(Ed25519PublicKey.fromBase64, state.meta.senderClaimedEd25519),
+    sessionId,
+    messageIndex,
+    verified: (state.meta.source === 'room_key' || state.meta.source === 'own') && state.session.isVerified,
+    forwardingCurve25519KeyChain: chain,
+  };
+}
+
+/** After a failed event: a missing room key is asked for (the only trace a failure leaves). */
+async function afterFailure(ctx: DeviceContext, batch: Batch, parsed: ParsedRoomEvent, error: TriturusError) {
+  if (error.code !== 'ROOM_KEY_UNKNOWN') return;
+  const senderKey = typeof parsed.content.sender_key === 'string' ? parsed.content.sender_key : undefined;
+  await requestRoomKey(ctx, batch, parsed.room, parsed.sessionId, senderKey);
+}
+
+/**
+ * Decrypts an `m.room.encrypted` room event. Refuses a second, different event at one
+ * (session, message index) as a replay, and an event whose decrypted room_id differs from
+ * the room it arrived in. A missing room key is requested from this user's other devices.
+ */
+export async function decryptRoomEvent(
+  ctx: DeviceContext,
+  event: EncryptedRoomEvent,
+  roomId?: string,
+): Promise<DecryptedRoomEvent> {
+  const parsed = parseRoomEvent(event, roomId === undefined ? undefined : argString(roomId, 'roomId'));
   return ctx.run(async () => {
-    const state = await inboundForEvent(ctx, room, sessionId, sender, content);
-    if (state === undefined) {
-      throw new DeviceError('ROOM_KEY_UNKNOWN', 'unable to decrypt: the room key for this session has not arrived');
-    }
-    const { plaintext, messageIndex } = state.session.decrypt(message);
-    const payload = parseJsonObject(utf8Decode(plaintext));
-    if (payload.room_id !== room) {
-      throw new DeviceError('EVENT_ROOM_MISMATCH', 'the decrypted event belongs to another room');
-    }
-    // Every check before the replay record: a refused event must leave nothing behind.
-    const type = requireString(payload.type, 'payload.type');
-    const seen = await ctx.store.loadReplay(sessionId, messageIndex);
-    if (seen !== undefined) {
-      if (seen.eventId !== eventId || seen.originServerTs !== timestamp) {
-        throw new DeviceError('EVENT_REPLAYED', 'another event already used this session and message index', {
-          messageIndex,
-        });
+    const batch = new Batch();
+    const result = await ctx.stage(
+      batch,
+      () => decryptParsed(ctx, batch, parsed),
+      (e) => afterFailure(ctx, batch, parsed, e),
+    );
+    if (!batch.empty) await ctx.commit(batch);
+    if (!result.ok) throw result.error;
+    return result.value;
+  });
+}
+
+/**
+ * Decrypts many room events (a timeline page, a bridge's backlog) with one store commit: one
+ * result per event, in order, with the same checks and replay rules as `decryptRoomEvent` (two
+ * different events at one index inside the batch are a replay too). A bad event fails alone.
+ */
+export async function decryptRoomEvents(
+  ctx: DeviceContext,
+  events: readonly EncryptedRoomEvent[],
+  roomId?: string,
+): Promise<EventResult<DecryptedRoomEvent>[]> {
+  if (!Array.isArray(events)) throw invalidArgument('events must be an array of room events');
+  const room = roomId === undefined ? undefined : argString(roomId, 'roomId');
+  return ctx.run(async () => {
+    const batch = new Batch();
+    ctx.staged = batch;
+    try {
+      const results: EventResult<DecryptedRoomEvent>[] = [];
+      for (const event of events) {
+        let parsed: ParsedRoomEvent;
+        try {
+          parsed = parseRoomEvent(event, room);
+        } catch (error) {
+          if (!(error instanceof TriturusError)) throw error;
+          results.push({ ok: false, error });
+          continue;
+        }
+        results.push(
+          await ctx.stage(
+            batch,
+            () => decryptParsed(ctx, batch, parsed),
+            (e) => afterFailure(ctx, batch, parsed, e),
+          ),
+        );
       }
-    } else {
-      await ctx.commit({ replays: [{ sessionId, messageIndex, eventId, originServerTs: timestamp }] });
+      if (!batch.empty) await ctx.commit(batch);
+      return results;
+    } finally {
+      ctx.staged = undefined;
     }
-    return {
-      event: {
-        type,
-        content: isObject(payload.content) ? payload.content : {},
-        room_id: room,
-      },
-      senderKey: state.meta.senderKey,
-      senderClaimedEd25519: state.meta.senderClaimedEd25519,
-      sessionId,
-      messageIndex,
-      verified: (state.meta.source === 'room_key' || state.meta.source === 'own') && state.session.isVerified,
-      forwardingCurve25519KeyChain: state.meta.forwardingChain,
-    };
   });
 }

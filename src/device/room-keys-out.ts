@@ -13,22 +13,31 @@ import type { Account } from '../olm/account.js';
 import type { OutboundGroupSessionEntry } from '../store/types.js';
 import { argString, checkDeviceInfo, deviceLabel, isObject, MEGOLM_ALGORITHM } from './common.js';
 import { Batch, type DeviceContext, type InboundState, type OutboundState } from './context.js';
+import { encryptOlm, sessionsWith } from './olm-sessions.js';
 import { OUTBOUND_GROUP_SCHEMA, type OutboundMeta, openRecord, sealRecord } from './records.js';
 import { cacheInbound, inboundEntry } from './room-events-in.js';
-import { encryptOlm, sessionsWith } from './to-device.js';
-import type { DeviceInfo, RoomEncryptionResult, RoomKeyContent, ShareRoomKeyResult, ToDeviceMessage } from './types.js';
+import { checkSettingsUpdate, isSharedHistory, loadRoomSettings, mergeRoomSettings } from './room-settings.js';
+import type {
+  DeviceInfo,
+  RoomEncryptionResult,
+  RoomKeyContent,
+  RoomSettings,
+  ShareRoomKeyResult,
+  ToDeviceMessage,
+} from './types.js';
 
 async function loadOutbound(ctx: DeviceContext, roomId: string): Promise<OutboundState | undefined> {
   const cached = ctx.outbound.get(roomId);
   if (cached !== undefined) return cached ?? undefined;
-  const entry = await ctx.store.loadOutboundGroupSession(roomId);
+  const entry = await ctx.loadOutboundEntry(roomId);
   if (entry === undefined) {
     ctx.outbound.set(roomId, null);
     return undefined;
   }
   const { meta, pickle } = openRecord<OutboundMeta>(entry.record, OUTBOUND_GROUP_SCHEMA, ctx.pickleKey);
   const session = GroupSession.fromPickle(pickle, ctx.pickleKey);
-  const state: OutboundState = { session, meta: { ...meta, skipped: meta.skipped ?? 0 } };
+  const settings = await loadRoomSettings(ctx, roomId);
+  const state: OutboundState = { session, meta: { ...meta, skipped: meta.skipped ?? 0 }, settings };
   // Another process (or this one before a crash) may have used indices up to the reservation;
   // unless this Device knows where it stopped and nobody else has held the lease since.
   const resume = ctx.outboundResume.get(roomId);
@@ -68,7 +77,10 @@ function keyToShare(state: OutboundState): SessionKey {
 /** Rotation counts messages sent, not indices: indices skipped by reloads do not count (no rotation on restart). */
 function needsRotation(ctx: DeviceContext, state: OutboundState): boolean {
   const sent = state.session.messageIndex - state.meta.skipped;
-  return sent >= ctx.rotationPeriodMsgs || ctx.now() - state.meta.createdAt >= ctx.rotationPeriodMs;
+  // The limits are the room's (room-settings.ts).
+  return (
+    sent >= state.settings.rotationPeriodMsgs || ctx.now() - state.meta.createdAt >= state.settings.rotationPeriodMs
+  );
 }
 
 async function newOutbound(
@@ -77,6 +89,7 @@ async function newOutbound(
   account: Account,
   changes: Batch,
 ): Promise<OutboundState> {
+  const settings = await loadRoomSettings(ctx, roomId);
   const session = GroupSession.create();
   const initialKey = session.sessionKey();
   const state: OutboundState = {
@@ -89,6 +102,7 @@ async function newOutbound(
       initialKey: initialKey.toBase64(),
     },
     initialKey,
+    settings,
   };
   const own: InboundState = {
     session: InboundGroupSession.fromSessionKey(initialKey),
@@ -99,6 +113,7 @@ async function newOutbound(
       senderUserId: ctx.userId,
       source: 'own',
       forwardingChain: [],
+      ...(isSharedHistory(settings) ? { sharedHistory: true } : {}),
     },
     storeId: session.sessionId,
   };
@@ -203,13 +218,18 @@ function encryptWith(
     device_id: ctx.deviceId,
   } as const;
   if (sessionKey === undefined) return { content, sessionId, messageIndex: index };
-  const newRoomKey: RoomKeyContent = {
+  const newRoomKey = roomKeyContent(roomId, state, sessionKey);
+  return { content, sessionId, messageIndex: index, newRoomKey };
+}
+
+function roomKeyContent(roomId: string, state: OutboundState, sessionKey: string): RoomKeyContent {
+  return {
     algorithm: MEGOLM_ALGORITHM,
     room_id: roomId,
-    session_id: sessionId,
+    session_id: state.session.sessionId,
     session_key: sessionKey,
+    ...(isSharedHistory(state.settings) ? { shared_history: true } : {}),
   };
-  return { content, sessionId, messageIndex: index, newRoomKey };
 }
 
 /** Discards the room's outbound session (a member left or a device was removed): the next message starts a new one. */
@@ -250,12 +270,7 @@ export async function shareRoomKey(
     const sent = new Set(state.meta.sharedWith.filter((s) => s.sent).map((s) => s.device));
     const sessionKey = keyToShare(state);
     const firstIndex = sessionKey.messageIndex;
-    const roomKey: RoomKeyContent = {
-      algorithm: MEGOLM_ALGORITHM,
-      room_id: roomId,
-      session_id: state.session.sessionId,
-      session_key: sessionKey.toBase64(),
-    };
+    const roomKey = roomKeyContent(roomId, state, sessionKey.toBase64());
     const messages: ToDeviceMessage[] = [];
     const missingSessions: DeviceInfo[] = [];
     const pending = new Map(state.meta.sharedWith.map((s) => [s.device, s]));
@@ -333,4 +348,71 @@ export function closingReservations(ctx: DeviceContext): Batch {
     }
   }
   return changes;
+}
+
+/**
+ * Changes a room's settings. The cached outbound session takes the new rotation limits at once
+ * (so the next message rotates if it is now overdue); a change of history visibility discards the
+ * outbound session in the same commit.
+ */
+export async function setRoomSettings(ctx: DeviceContext, roomId: string, update: unknown): Promise<RoomSettings> {
+  argString(roomId, 'roomId');
+  const checked = checkSettingsUpdate(update);
+  return ctx.run(async () => {
+    const { before, after, value } = await mergeRoomSettings(ctx, roomId, checked);
+    const rotate = before.historyVisibility !== undefined && before.historyVisibility !== after.historyVisibility;
+    await ctx.commit({ values: [value], ...(rotate ? { removeOutboundGroupSessions: [roomId] } : {}) });
+    ctx.roomSettings.set(roomId, after);
+    if (rotate) ctx.outbound.set(roomId, null);
+    else {
+      const state = ctx.outbound.get(roomId);
+      if (state != null) state.settings = after;
+    }
+    return after;
+  });
+}
+
+export interface MembershipChange {
+  /** Users who left the room (or were kicked or banned). */
+  readonly left?: readonly string[];
+  /** Devices that went away (deleted, or gone from /keys/query). */
+  readonly removedDevices?: readonly { readonly userId: string; readonly deviceId: string }[];
+}
+
+/**
+ * Membership changed in a room: when the outbound session was shared with a device of a user who
+ * left, or with a device that went away, it is discarded and the next message starts a new one.
+ * A join changes nothing (the new member is simply shared the current session from its current
+ * index). Returns true when the session was rotated.
+ */
+export async function roomMembershipChanged(ctx: DeviceContext, roomId: string, change: unknown): Promise<boolean> {
+  argString(roomId, 'roomId');
+  if (!isObject(change)) throw invalidArgument('change must be an object');
+  const left = change.left ?? [];
+  const removed = change.removedDevices ?? [];
+  if (!Array.isArray(left) || !left.every((u) => typeof u === 'string')) {
+    throw invalidArgument('change.left must be an array of user ids');
+  }
+  if (
+    !Array.isArray(removed) ||
+    !removed.every((d) => isObject(d) && typeof d.userId === 'string' && typeof d.deviceId === 'string')
+  ) {
+    throw invalidArgument('change.removedDevices must be an array of { userId, deviceId }');
+  }
+  const leftUsers = new Set<string>(left);
+  const gone = new Set(removed.map((d) => `${d.userId}|${d.deviceId}`));
+  return ctx.run(async () => {
+    const state = await loadOutbound(ctx, roomId);
+    if (state === undefined) return false;
+    const affected = state.meta.sharedWith.some((s) => {
+      // The label is `userId|deviceId|curve25519`: user ids hold no '|', and keys are base64.
+      const userId = s.device.slice(0, s.device.indexOf('|'));
+      const userAndDevice = s.device.slice(0, s.device.lastIndexOf('|'));
+      return leftUsers.has(userId) || gone.has(userAndDevice);
+    });
+    if (!affected) return false;
+    await ctx.commit({ removeOutboundGroupSessions: [roomId] });
+    ctx.outbound.set(roomId, null);
+    return true;
+  });
 }

@@ -1,3 +1,4 @@
+import type { TriturusError } from '../errors.js';
 import type { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
 
 /** Another device, as the SDK learned it from /keys/query (see `deviceInfoFromKeys`). */
@@ -28,8 +29,32 @@ export interface DeviceOptions {
    * many indices are skipped (they do not count towards rotation).
    */
   readonly outboundIndexReservation?: number;
+  /**
+   * Whether one of this user's own other devices is trusted (verified, in the SDK's terms). Only
+   * such devices get room keys on request (`m.room_key_request`), and only from them is an
+   * `m.forwarded_room_key` accepted. Without it, no device is trusted: requests are neither
+   * answered nor are forwarded keys accepted.
+   */
+  readonly trustOwnDevice?: (device: DeviceInfo) => boolean | Promise<boolean>;
+  /** Send `m.room_key_request` for room events whose key is missing (default true). */
+  readonly requestMissingRoomKeys?: boolean;
   /** Clock, for tests. */
   readonly now?: () => number;
+}
+
+/** A room's encryption settings (from `m.room.encryption` and `m.room.history_visibility`). */
+export interface RoomSettings {
+  /** The room's algorithm; default `m.megolm.v1.aes-sha2`. */
+  readonly algorithm: string;
+  /** Rotate the outbound session after this many messages (default: the Device's, 100). */
+  readonly rotationPeriodMsgs: number;
+  /** Rotate the outbound session after this long (default: the Device's, one week). */
+  readonly rotationPeriodMs: number;
+  /**
+   * `m.room.history_visibility` (undefined until set): `shared` and `world_readable` mark the room's
+   * keys `shared_history` (MSC3061), so they may later be given to members who join after.
+   */
+  readonly historyVisibility: 'invited' | 'joined' | 'shared' | 'world_readable' | undefined;
 }
 
 /** The `m.olm.v1.curve25519-aes-sha2` content of an encrypted to-device event. */
@@ -53,11 +78,21 @@ export interface DecryptedToDeviceEvent {
   /** The Curve25519 key of the Olm session that decrypted it (authenticated by Olm). */
   readonly senderKey: Curve25519PublicKey;
   /** The Ed25519 key the sender claims in the payload (`keys.ed25519`); checked when the device is known. */
-  readonly senderClaimedEd25519: string;
+  readonly senderClaimedEd25519: Ed25519PublicKey;
   /** The sending device when it is known (tracked with `trackDevices`). */
   readonly senderDevice: DeviceInfo | undefined;
-  /** Set when the event was an `m.room_key` and the room key was stored. */
-  readonly roomKey?: { readonly roomId: string; readonly sessionId: string; readonly isNew: boolean };
+  /** Set when the event was an `m.room_key` or `m.forwarded_room_key` (Megolm). */
+  readonly roomKey?: RoomKeyInfo;
+}
+
+/** What became of a room key that arrived in a to-device event. */
+export interface RoomKeyInfo {
+  readonly roomId: string;
+  readonly sessionId: string;
+  /** True when it was stored (new, or better than the copy held: an earlier first index). */
+  readonly isNew: boolean;
+  /** For a forwarded key that was not stored: we did not ask for it, or the forwarding device is not trusted. */
+  readonly refused?: 'NOT_REQUESTED' | 'UNTRUSTED_SENDER';
 }
 
 /** The `m.megolm.v1.aes-sha2` content of an encrypted room event. */
@@ -85,13 +120,16 @@ export interface DecryptedRoomEvent {
     readonly content: { readonly [key: string]: unknown };
     readonly room_id: string;
   };
-  readonly senderKey: string;
-  readonly senderClaimedEd25519: string | undefined;
+  /** The Curve25519 key of the device the room key came from (over Olm, or as the key's source claims). */
+  readonly senderKey: Curve25519PublicKey;
+  /** The Ed25519 key that device claimed for itself (absent for keys imported without one). */
+  readonly senderClaimedEd25519: Ed25519PublicKey | undefined;
   readonly sessionId: string;
   readonly messageIndex: number;
   /** True when the room key came Olm-encrypted from its creator (not imported, not forwarded). */
   readonly verified: boolean;
-  readonly forwardingCurve25519KeyChain: readonly string[];
+  /** For forwarded or imported keys: the devices the key passed through, oldest first. */
+  readonly forwardingCurve25519KeyChain: readonly Curve25519PublicKey[];
 }
 
 /** The `m.room_key` content to share with room members. */
@@ -100,6 +138,8 @@ export interface RoomKeyContent {
   readonly room_id: string;
   readonly session_id: string;
   readonly session_key: string;
+  /** MSC3061: set when the room's history is visible to members who join later. */
+  readonly shared_history?: boolean;
 }
 
 export interface RoomEncryptionResult {
@@ -119,6 +159,8 @@ export interface ExportedRoomKey {
   readonly session_key: string;
   readonly sender_claimed_keys: { readonly [algorithm: string]: string };
   readonly forwarding_curve25519_key_chain: readonly string[];
+  /** MSC3061: the key was shared under a history visibility that lets later members read. */
+  readonly shared_history?: boolean;
 }
 
 export interface ToDeviceMessage {
@@ -139,4 +181,53 @@ export interface KeysUploadBody {
   readonly device_keys?: { readonly [key: string]: unknown };
   readonly one_time_keys: { readonly [keyId: string]: { readonly [key: string]: unknown } };
   readonly fallback_keys: { readonly [keyId: string]: { readonly [key: string]: unknown } };
+}
+
+/** One result of a call that handles many events: the value, or the typed error for that event alone. */
+export type EventResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: TriturusError };
+
+/** An unencrypted to-device event, passed through (verification requests, key requests and so on). */
+export interface PlaintextToDeviceEvent {
+  readonly type: string;
+  readonly sender: string;
+  readonly content: { readonly [key: string]: unknown };
+}
+
+/** A to-device event from /sync after `receiveSyncChanges`. */
+export type ReceivedToDeviceEvent =
+  | { readonly encrypted: true; readonly event: DecryptedToDeviceEvent }
+  | { readonly encrypted: false; readonly event: PlaintextToDeviceEvent };
+
+/** What one /sync response carries for end-to-end encryption. */
+export interface SyncChanges {
+  /** `to_device.events`, in order. */
+  readonly toDeviceEvents?: readonly EncryptedToDeviceEvent[];
+  /** `device_one_time_keys_count`. */
+  readonly oneTimeKeyCounts?: { readonly [algorithm: string]: number };
+  /** `device_unused_fallback_key_types` (absent when the server does not report it). */
+  readonly unusedFallbackKeyTypes?: readonly string[];
+  /** `device_lists`: users whose devices changed, and users we no longer share a room with. */
+  readonly changedDevices?: { readonly changed?: readonly string[]; readonly left?: readonly string[] };
+}
+
+export interface SyncResult {
+  /** One result per to-device event, in order; a bad event never fails the others. */
+  readonly toDevice: EventResult<ReceivedToDeviceEvent>[];
+  /** True when there are keys to upload (`keysForUpload`). */
+  readonly keysToUpload: boolean;
+  /** Users whose device lists should be queried again (/keys/query), including earlier syncs' not yet re-tracked. */
+  readonly usersToQuery: string[];
+}
+
+/** A to-device message the Device decided to send on its own (key requests, answers, session repair). */
+export interface OutgoingToDevice {
+  /** Stable until `markSent`: use it as the /sendToDevice transaction id. */
+  readonly id: string;
+  readonly type: string;
+  /** `messages` of /sendToDevice: user id, then device id (or `*`), then content. */
+  readonly messages: {
+    readonly [userId: string]: { readonly [deviceId: string]: { readonly [key: string]: unknown } };
+  };
 }

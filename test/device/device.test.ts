@@ -356,15 +356,19 @@ describe('Device keys for /keys/upload', () => {
     const again = await device.keysForUpload();
     expect(again.one_time_keys).toEqual(body.one_time_keys);
     expect(again.fallback_keys).toEqual(body.fallback_keys);
-    expect(again.device_keys).toBeUndefined();
+    // The device keys too: they stay in the body until markKeysAsPublished; false leaves them out.
+    expect(again.device_keys).toEqual(body.device_keys);
+    expect((await device.keysForUpload(false)).device_keys).toBeUndefined();
     await device.close();
     const reopened = await Device.open(database.open(SCOPE), { userId: USER, deviceId: DEVICE, pickleKey: key });
     const afterRestart = await reopened.keysForUpload();
     expect(Object.keys(afterRestart.one_time_keys)).toEqual(ids);
     expect(afterRestart.fallback_keys).toEqual(body.fallback_keys);
 
+    expect(afterRestart.device_keys).toEqual(body.device_keys);
     await reopened.markKeysAsPublished();
     expect(await reopened.keysForUpload()).toEqual({ one_time_keys: {}, fallback_keys: {} });
+    expect((await reopened.keysForUpload(true)).device_keys).toEqual(body.device_keys);
     await reopened.close();
     // Published is persisted too.
     const third = await Device.open(database.open(SCOPE), { userId: USER, deviceId: DEVICE, pickleKey: key });

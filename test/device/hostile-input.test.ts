@@ -176,9 +176,35 @@ function appliedSince(client: DeviceClient, before: StoreState): string[] {
   return client.store.commits.slice(before.commits).map(summarize);
 }
 
-async function expectUnchanged(client: DeviceClient, before: StoreState, watch: Watch, what: string): Promise<void> {
-  expect(appliedSince(client, before), `${what} failed, yet committed`).toEqual([]);
-  expect(await storeState(client, watch), `${what} failed, yet the store changed`).toEqual(before);
+/**
+ * What a failure may leave behind, and only for its own error: a request for a missing room key
+ * (ROOM_KEY_UNKNOWN), or the note of a broken Olm session (no session opens a normal message).
+ */
+function allowedTraces(error: TriturusError | undefined): string[] {
+  if (error?.code === 'ROOM_KEY_UNKNOWN') return ['keyreq.out.', 'device.outbox'];
+  if (error !== undefined && ['MAC_MISMATCH', 'NO_OLM_SESSION', 'MESSAGE_KEY_MISSING'].includes(error.code)) {
+    return ['device.session-repair'];
+  }
+  return [];
+}
+
+async function expectUnchanged(
+  client: DeviceClient,
+  before: StoreState,
+  watch: Watch,
+  what: string,
+  error?: TriturusError,
+): Promise<void> {
+  const allowed = allowedTraces(error);
+  const isTrace = (c: StoreChanges) =>
+    Object.keys(c).every((k) => k === 'values') &&
+    (c.values ?? []).every((v) => allowed.some((prefix) => v.key.startsWith(prefix)));
+  const applied = client.store.commits.slice(before.commits);
+  expect(applied.filter((c) => !isTrace(c)).map(summarize), `${what} failed, yet committed`).toEqual([]);
+  expect(
+    { ...(await storeState(client, watch)), commits: before.commits },
+    `${what} failed, yet the store changed`,
+  ).toEqual(before);
 }
 
 async function storedOneTimeKeys(client: DeviceClient): Promise<number> {
@@ -515,10 +541,19 @@ const toDeviceView = (d: DecryptedToDeviceEvent) => ({
   content: d.content,
   sender: d.sender,
   senderKey: d.senderKey.toBase64(),
-  senderClaimedEd25519: d.senderClaimedEd25519,
+  senderClaimedEd25519: d.senderClaimedEd25519.toBase64(),
   senderDevice: infoView(d.senderDevice),
   roomKey: d.roomKey,
 });
+
+/** Key objects have no enumerable fields (toEqual would see nothing): results are compared as text. */
+const roomEventView = (d: DecryptedRoomEvent) => ({
+  ...d,
+  senderKey: d.senderKey.toBase64(),
+  senderClaimedEd25519: d.senderClaimedEd25519?.toBase64(),
+  forwardingCurve25519KeyChain: d.forwardingCurve25519KeyChain.map((k) => k.toBase64()),
+});
+type RoomEventView = ReturnType<typeof roomEventView>;
 
 let serial = 0;
 
@@ -573,7 +608,7 @@ describe('decryptRoomEvent on hostile input', () => {
         const before = await storeState(w.bob, watch());
         const got = await settle('decryptRoomEvent', () => loose(w.bob.device).decryptRoomEvent(event, room));
         expect(got.ok, 'garbage decrypted').toBe(false);
-        await expectUnchanged(w.bob, before, watch(), 'decryptRoomEvent');
+        await expectUnchanged(w.bob, before, watch(), 'decryptRoomEvent', got.ok ? undefined : got.error);
       }),
       { numRuns: 300 },
     );
@@ -611,7 +646,7 @@ describe('decryptRoomEvent on hostile input', () => {
       fc.asyncProperty(mutationsArb(targets), roomArg, async (mutations, roomSpec) => {
         const content = { msgtype: 'm.text', body: `hostile ${serial++}` };
         const { event, result } = await w.alice.post(ROOM, content);
-        const expected: DecryptedRoomEvent = {
+        const expected: RoomEventView = {
           event: { type: 'm.room.message', content, room_id: ROOM },
           senderKey: w.ctx['alice-curve'],
           senderClaimedEd25519: w.ctx['alice-ed'],
@@ -625,12 +660,12 @@ describe('decryptRoomEvent on hostile input', () => {
         const before = await storeState(w.bob, watch());
         const got = await settle('decryptRoomEvent', () => loose(w.bob.device).decryptRoomEvent(mutated, room));
         if (got.ok) {
-          expect(got.value, 'a mutated event decrypted to something else').toEqual(expected);
+          expect(roomEventView(got.value), 'a mutated event decrypted to something else').toEqual(expected);
           expect(appliedSince(w.bob, before), 'a success records one replay entry').toEqual(['replays[1]']);
         } else {
-          await expectUnchanged(w.bob, before, watch(), 'decryptRoomEvent');
+          await expectUnchanged(w.bob, before, watch(), 'decryptRoomEvent', got.ok ? undefined : got.error);
           // Nothing was recorded or advanced: the untouched event opens as it would have.
-          expect(await w.bob.device.decryptRoomEvent(event)).toEqual(expected);
+          expect(roomEventView(await w.bob.device.decryptRoomEvent(event))).toEqual(expected);
         }
       }),
       {
@@ -717,12 +752,12 @@ describe('decryptRoomEvent on hostile input', () => {
               room_id: ROOM,
             });
             expect(got.value.messageIndex).toBe(index);
-            expect(got.value.senderKey).toBe(senderKey);
+            expect(got.value.senderKey.toBase64()).toBe(senderKey);
             expect(got.value.verified).toBe(false);
           }
         } else {
           expect(got.ok, 'a malformed payload was accepted').toBe(false);
-          await expectUnchanged(w.bob, before, watch(), 'decryptRoomEvent');
+          await expectUnchanged(w.bob, before, watch(), 'decryptRoomEvent', got.ok ? undefined : got.error);
         }
       }),
       { numRuns: 200 },
@@ -823,7 +858,7 @@ describe('decryptToDevice on hostile input', () => {
         const before = await storeState(w.bob, watch());
         const got = await settle('decryptToDevice', () => loose(w.bob.device).decryptToDevice(event));
         expect(got.ok, 'garbage decrypted').toBe(false);
-        await expectUnchanged(w.bob, before, watch(), 'decryptToDevice');
+        await expectUnchanged(w.bob, before, watch(), 'decryptToDevice', got.ok ? undefined : got.error);
       }),
       { numRuns: 300 },
     );
@@ -851,7 +886,7 @@ describe('decryptToDevice on hostile input', () => {
         if (got.ok) {
           expect(toDeviceView(got.value), 'a mutated message decrypted to something else').toEqual(expected);
         } else {
-          await expectUnchanged(w.bob, before, watch(), 'decryptToDevice');
+          await expectUnchanged(w.bob, before, watch(), 'decryptToDevice', got.ok ? undefined : got.error);
           expect(toDeviceView(await w.bob.device.decryptToDevice(event))).toEqual(expected);
         }
       }),
@@ -916,7 +951,7 @@ describe('decryptToDevice on hostile input', () => {
             rawExpected(content),
           );
         } else {
-          await expectUnchanged(w.bob, before, watch(), 'decryptToDevice');
+          await expectUnchanged(w.bob, before, watch(), 'decryptToDevice', got.ok ? undefined : got.error);
           expect(await storedOneTimeKeys(w.bob), 'a one-time key was burned').toBe(keysBefore);
           // The one-time key is still there: the untouched message opens.
           expect(toDeviceView(await w.bob.device.decryptToDevice(event))).toEqual(rawExpected(content));
@@ -974,7 +1009,7 @@ describe('decryptToDevice on hostile input', () => {
             roomKey: undefined,
           });
         } else {
-          await expectUnchanged(w.bob, before, watch(), 'decryptToDevice');
+          await expectUnchanged(w.bob, before, watch(), 'decryptToDevice', got.ok ? undefined : got.error);
           expect(await storedOneTimeKeys(w.bob), 'a one-time key was burned').toBe(keysBefore);
         }
       }),
@@ -1073,7 +1108,11 @@ describe('trackDevices, deviceInfoFromKeys, oneTimeKeyFromClaim and importRoomKe
         for (const key of written) {
           expect(
             accepted.some(
-              (a) => a !== undefined && (key.includes(a.curve) || key.includes(`${a.userId}|${a.deviceId}`)),
+              (a) =>
+                a !== undefined &&
+                (key.includes(a.curve) ||
+                  key.includes(`${a.userId}|${a.deviceId}`) ||
+                  key === `device.user.${a.userId}`),
             ),
             `trackDevices wrote ${key} for no accepted device`,
           ).toBe(true);

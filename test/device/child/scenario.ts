@@ -141,7 +141,7 @@ async function readAll(posted: Posted, readers: readonly Member[], verified: boo
     checkEqual((d.event.content as { body?: unknown }).body, posted.body, `${reader.userId} reads the body`);
     checkEqual(d.event.room_id, ROOM, 'the room id');
     checkEqual([d.sessionId, d.messageIndex], [posted.sessionId, posted.messageIndex], 'session and index');
-    checkEqual(d.senderKey, posted.sender.info.curve25519Key.toBase64(), 'the sender key');
+    checkEqual(d.senderKey.toBase64(), posted.sender.info.curve25519Key.toBase64(), 'the sender key');
     checkEqual(d.verified, verified, `${reader.userId}: verified`);
   }
 }
@@ -222,7 +222,7 @@ export const scenarioSteps: readonly ScenarioStep[] = [
       const d2 = await b.device.decryptToDevice(toDeviceEvent(a.userId, c2));
       checkEqual([d2.type, d2.content, d2.sender], ['m.test', { n: 2 }, a.userId], 'the second message first');
       check(d2.senderKey.equals(a.info.curve25519Key), 'the Olm sender key');
-      checkEqual(d2.senderClaimedEd25519, a.info.ed25519Key.toBase64(), 'the claimed Ed25519 key');
+      checkEqual(d2.senderClaimedEd25519.toBase64(), a.info.ed25519Key.toBase64(), 'the claimed Ed25519 key');
       checkEqual(d2.senderDevice?.deviceId, a.deviceId, 'the sending device is known (tracked)');
       const d1 = await b.device.decryptToDevice(toDeviceEvent(a.userId, c1));
       checkEqual(d1.content, { n: 1 }, 'then the first');
