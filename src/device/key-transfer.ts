@@ -14,9 +14,9 @@ import {
   roomKeyExportToJson,
 } from '../megolm/export.js';
 import { InboundGroupSession } from '../megolm/index.js';
-import type { InboundGroupSessionEntry } from '../store/types.js';
 import { argString, MEGOLM_ALGORITHM, requireString } from './common.js';
-import type { DeviceContext, InboundState } from './context.js';
+import { Batch, type DeviceContext, type InboundState } from './context.js';
+import { stageKeyArrived } from './key-requests.js';
 import { INBOUND_GROUP_SCHEMA, type InboundMeta, openRecord } from './records.js';
 import { cacheInbound, inboundEntry, mergeInbound } from './room-events-in.js';
 import type { ExportedRoomKey } from './types.js';
@@ -37,6 +37,7 @@ export async function exportRoomKeys(ctx: DeviceContext, roomId?: string): Promi
         session_key: session.exportAtFirstKnownIndex().toBase64(),
         sender_claimed_keys: meta.senderClaimedEd25519 === undefined ? {} : { ed25519: meta.senderClaimedEd25519 },
         forwarding_curve25519_key_chain: [...meta.forwardingChain],
+        ...(meta.sharedHistory === true ? { shared_history: true } : {}),
       };
     });
   });
@@ -55,8 +56,8 @@ export async function importRoomKeys(
   if (!Array.isArray(keys)) throw invalidArgument('keys must be an array of exported room keys');
   if (source !== 'import' && source !== 'forwarded') throw invalidArgument("source must be 'import' or 'forwarded'");
   return ctx.run(async () => {
-    const entries: InboundGroupSessionEntry[] = [];
-    const states: InboundState[] = [];
+    const batch = new Batch();
+    let stored = 0;
     for (const key of keys) {
       let candidate: Omit<InboundState, 'storeId'>;
       try {
@@ -71,6 +72,7 @@ export async function importRoomKeys(
             senderClaimedEd25519: parsed.senderClaimedKeys.ed25519,
             source,
             forwardingChain: [...parsed.forwardingCurve25519KeyChain],
+            ...((key as { shared_history?: unknown }).shared_history === true ? { sharedHistory: true } : {}),
           },
         };
       } catch (error) {
@@ -79,12 +81,14 @@ export async function importRoomKeys(
       }
       const chosen = await mergeInbound(ctx, candidate);
       if (chosen === undefined) continue;
-      entries.push(inboundEntry(ctx, chosen));
-      states.push(chosen);
+      batch.inboundGroupSessions.push(inboundEntry(ctx, chosen));
+      cacheInbound(ctx, chosen);
+      // A key we asked for arrived: the request is cancelled.
+      await stageKeyArrived(ctx, batch, chosen.meta.roomId, chosen.session.sessionId);
+      stored++;
     }
-    if (entries.length > 0) await ctx.commit({ inboundGroupSessions: entries });
-    for (const s of states) cacheInbound(ctx, s);
-    return entries.length;
+    if (!batch.empty) await ctx.commit(batch);
+    return stored;
   });
 }
 
