@@ -328,6 +328,22 @@ export class DeviceContext {
   }
 
   /**
+   * Runs `work` with a fresh batch staged (loads see its writes, so several changes to one value
+   * within the operation build on each other), then commits the batch if it holds anything.
+   */
+  async withBatch<T>(work: (batch: Batch) => Promise<T>): Promise<T> {
+    const batch = new Batch();
+    this.staged = batch;
+    try {
+      const result = await work(batch);
+      if (!batch.empty) await this.commit(batch);
+      return result;
+    } finally {
+      this.staged = undefined;
+    }
+  }
+
+  /**
    * Runs one event's work inside a batch of many. On a TriturusError the event's writes leave the
    * batch, every cached object goes (the next loads rebuild from the store and the batch, see
    * `staged`), `onFailure` may stage what a failure leaves behind, and the error becomes the

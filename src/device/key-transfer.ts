@@ -15,7 +15,7 @@ import {
 } from '../megolm/export.js';
 import { InboundGroupSession } from '../megolm/index.js';
 import { argString, MEGOLM_ALGORITHM, requireString } from './common.js';
-import { Batch, type DeviceContext, type InboundState } from './context.js';
+import type { DeviceContext, InboundState } from './context.js';
 import { stageKeyArrived } from './key-requests.js';
 import { INBOUND_GROUP_SCHEMA, type InboundMeta, openRecord } from './records.js';
 import { cacheInbound, inboundEntry, mergeInbound } from './room-events-in.js';
@@ -55,41 +55,41 @@ export async function importRoomKeys(
 ): Promise<number> {
   if (!Array.isArray(keys)) throw invalidArgument('keys must be an array of exported room keys');
   if (source !== 'import' && source !== 'forwarded') throw invalidArgument("source must be 'import' or 'forwarded'");
-  return ctx.run(async () => {
-    const batch = new Batch();
-    let stored = 0;
-    for (const key of keys) {
-      let candidate: Omit<InboundState, 'storeId'>;
-      try {
-        // Read as the key-export file format reads an entry: what that format could not hold is skipped.
-        const parsed = roomKeyExportFromJson(key);
-        if (parsed.algorithm !== MEGOLM_ALGORITHM) continue;
-        candidate = {
-          session: InboundGroupSession.import(parsed.sessionKey),
-          meta: {
-            roomId: requireString(parsed.roomId, 'room_id'),
-            senderKey: requireString(parsed.senderKey, 'sender_key'),
-            senderClaimedEd25519: parsed.senderClaimedKeys.ed25519,
-            source,
-            forwardingChain: [...parsed.forwardingCurve25519KeyChain],
-            ...((key as { shared_history?: unknown }).shared_history === true ? { sharedHistory: true } : {}),
-          },
-        };
-      } catch (error) {
-        if (error instanceof TriturusError) continue;
-        throw error;
+  return ctx.run(() =>
+    ctx.withBatch(async (batch) => {
+      let stored = 0;
+      for (const key of keys) {
+        let candidate: Omit<InboundState, 'storeId'>;
+        try {
+          // Read as the key-export file format reads an entry: what that format could not hold is skipped.
+          const parsed = roomKeyExportFromJson(key);
+          if (parsed.algorithm !== MEGOLM_ALGORITHM) continue;
+          candidate = {
+            session: InboundGroupSession.import(parsed.sessionKey),
+            meta: {
+              roomId: requireString(parsed.roomId, 'room_id'),
+              senderKey: requireString(parsed.senderKey, 'sender_key'),
+              senderClaimedEd25519: parsed.senderClaimedKeys.ed25519,
+              source,
+              forwardingChain: [...parsed.forwardingCurve25519KeyChain],
+              ...((key as { shared_history?: unknown }).shared_history === true ? { sharedHistory: true } : {}),
+            },
+          };
+        } catch (error) {
+          if (error instanceof TriturusError) continue;
+          throw error;
+        }
+        const chosen = await mergeInbound(ctx, candidate);
+        if (chosen === undefined) continue;
+        batch.inboundGroupSessions.push(inboundEntry(ctx, chosen));
+        cacheInbound(ctx, chosen);
+        // A key we asked for arrived: the request is cancelled.
+        await stageKeyArrived(ctx, batch, chosen.meta.roomId, chosen.session.sessionId);
+        stored++;
       }
-      const chosen = await mergeInbound(ctx, candidate);
-      if (chosen === undefined) continue;
-      batch.inboundGroupSessions.push(inboundEntry(ctx, chosen));
-      cacheInbound(ctx, chosen);
-      // A key we asked for arrived: the request is cancelled.
-      await stageKeyArrived(ctx, batch, chosen.meta.roomId, chosen.session.sessionId);
-      stored++;
-    }
-    if (!batch.empty) await ctx.commit(batch);
-    return stored;
-  });
+      return stored;
+    }),
+  );
 }
 
 /** A `MEGOLM SESSION DATA` key-export file of every room key (or one room's). */

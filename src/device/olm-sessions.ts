@@ -37,8 +37,16 @@ export function olmEntry(ctx: DeviceContext, senderKey: string, state: OlmState)
   };
 }
 
+/**
+ * Caches a session just used, as the newest: its `lastUsedAt` is raised above every other
+ * session's with the peer, so that within one clock tick, and after a reload, the session used
+ * last is tried first and sent on (after a repair, the new session must win over the broken one).
+ */
 export function remember(ctx: DeviceContext, senderKey: string, state: OlmState): void {
   const sessions = ctx.olm.get(senderKey) ?? [];
+  for (const other of sessions) {
+    if (other !== state && other.lastUsedAt >= state.lastUsedAt) state.lastUsedAt = other.lastUsedAt + 1;
+  }
   if (!sessions.includes(state)) sessions.push(state);
   sessions.sort((a, b) => b.lastUsedAt - a.lastUsedAt);
   ctx.olm.set(senderKey, sessions);

@@ -11,7 +11,7 @@ import { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
 import { InboundGroupSession, MegolmMessage, SessionKey } from '../megolm/index.js';
 import type { InboundGroupSessionEntry } from '../store/types.js';
 import { argString, isObject, MEGOLM_ALGORITHM, requireString } from './common.js';
-import { Batch, type DeviceContext, type InboundState } from './context.js';
+import type { Batch, DeviceContext, InboundState } from './context.js';
 import { knownDeviceById } from './devices.js';
 import { requestRoomKey, stageKeyArrived } from './key-requests.js';
 import { INBOUND_GROUP_SCHEMA, type InboundMeta, openRecord, sealRecord } from './records.js';
@@ -247,7 +247,8 @@ async function decryptParsed(ctx: DeviceContext, batch: Batch, parsed: ParsedRoo
 
 /** After a failed event: a missing room key is asked for (the only trace a failure leaves). */
 async function afterFailure(ctx: DeviceContext, batch: Batch, parsed: ParsedRoomEvent, error: TriturusError) {
-  if (error.code !== 'ROOM_KEY_UNKNOWN') return;
+  // No key for the session at all, or none that reaches back to this message's index.
+  if (error.code !== 'ROOM_KEY_UNKNOWN' && error.code !== 'UNKNOWN_MESSAGE_INDEX') return;
   const senderKey = typeof parsed.content.sender_key === 'string' ? parsed.content.sender_key : undefined;
   await requestRoomKey(ctx, batch, parsed.room, parsed.sessionId, senderKey);
 }
@@ -263,17 +264,17 @@ export async function decryptRoomEvent(
   roomId?: string,
 ): Promise<DecryptedRoomEvent> {
   const parsed = parseRoomEvent(event, roomId === undefined ? undefined : argString(roomId, 'roomId'));
-  return ctx.run(async () => {
-    const batch = new Batch();
-    const result = await ctx.stage(
-      batch,
-      () => decryptParsed(ctx, batch, parsed),
-      (e) => afterFailure(ctx, batch, parsed, e),
-    );
-    if (!batch.empty) await ctx.commit(batch);
-    if (!result.ok) throw result.error;
-    return result.value;
-  });
+  const result = await ctx.run(() =>
+    ctx.withBatch((batch) =>
+      ctx.stage(
+        batch,
+        () => decryptParsed(ctx, batch, parsed),
+        (e) => afterFailure(ctx, batch, parsed, e),
+      ),
+    ),
+  );
+  if (!result.ok) throw result.error;
+  return result.value;
 }
 
 /**
@@ -288,10 +289,8 @@ export async function decryptRoomEvents(
 ): Promise<EventResult<DecryptedRoomEvent>[]> {
   if (!Array.isArray(events)) throw invalidArgument('events must be an array of room events');
   const room = roomId === undefined ? undefined : argString(roomId, 'roomId');
-  return ctx.run(async () => {
-    const batch = new Batch();
-    ctx.staged = batch;
-    try {
+  return ctx.run(() =>
+    ctx.withBatch(async (batch) => {
       const results: EventResult<DecryptedRoomEvent>[] = [];
       for (const event of events) {
         let parsed: ParsedRoomEvent;
@@ -310,10 +309,7 @@ export async function decryptRoomEvents(
           ),
         );
       }
-      if (!batch.empty) await ctx.commit(batch);
       return results;
-    } finally {
-      ctx.staged = undefined;
-    }
-  });
+    }),
+  );
 }

@@ -19,7 +19,7 @@
 
 import { invalidArgument } from '../errors.js';
 import { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
-import { Batch, type DeviceContext } from './context.js';
+import type { Batch, DeviceContext } from './context.js';
 import { knownDeviceById } from './devices.js';
 import { answerWaiting, waitingRequesters } from './key-requests.js';
 import { encryptOlm } from './olm-sessions.js';
@@ -121,27 +121,27 @@ export async function createSessions(
     throw invalidArgument('oneTimeKeys must be a Map from Curve25519 key to Curve25519PublicKey');
   }
   const wanted = await missingSessions(ctx);
-  return ctx.run(async () => {
-    const batch = new Batch();
-    const repairs = await pendingRepairs(ctx);
-    const done: DeviceInfo[] = [];
-    for (const device of wanted) {
-      const curve = device.curve25519Key.toBase64();
-      const oneTimeKey = oneTimeKeys.get(curve);
-      if (oneTimeKey === undefined) continue;
-      if (repairs.has(curve)) {
-        const dummy = await encryptOlm(ctx, device, 'm.dummy', '{}', oneTimeKey, batch, true);
-        await stageOutgoing(ctx, batch, 'm.room.encrypted', { [device.userId]: { [device.deviceId]: dummy } });
-        await stageRepaired(ctx, batch, curve);
-      } else {
-        // The new session opens with an m.dummy (a session is made by its first message); the answers follow on it.
-        const opening = await encryptOlm(ctx, device, 'm.dummy', '{}', oneTimeKey, batch);
-        await stageOutgoing(ctx, batch, 'm.room.encrypted', { [device.userId]: { [device.deviceId]: opening } });
+  return ctx.run(() =>
+    ctx.withBatch(async (batch) => {
+      const repairs = await pendingRepairs(ctx);
+      const done: DeviceInfo[] = [];
+      for (const device of wanted) {
+        const curve = device.curve25519Key.toBase64();
+        const oneTimeKey = oneTimeKeys.get(curve);
+        if (oneTimeKey === undefined) continue;
+        if (repairs.has(curve)) {
+          const dummy = await encryptOlm(ctx, device, 'm.dummy', '{}', oneTimeKey, batch, true);
+          await stageOutgoing(ctx, batch, 'm.room.encrypted', { [device.userId]: { [device.deviceId]: dummy } });
+          await stageRepaired(ctx, batch, curve);
+        } else {
+          // The new session opens with an m.dummy (a session is made by its first message); the answers follow on it.
+          const opening = await encryptOlm(ctx, device, 'm.dummy', '{}', oneTimeKey, batch);
+          await stageOutgoing(ctx, batch, 'm.room.encrypted', { [device.userId]: { [device.deviceId]: opening } });
+        }
+        await answerWaiting(ctx, batch, device);
+        done.push(device);
       }
-      await answerWaiting(ctx, batch, device);
-      done.push(device);
-    }
-    if (!batch.empty) await ctx.commit(batch);
-    return done;
-  });
+      return done;
+    }),
+  );
 }

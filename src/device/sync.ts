@@ -7,7 +7,7 @@
 
 import { invalidArgument } from '../errors.js';
 import { isObject } from './common.js';
-import { Batch, type DeviceContext } from './context.js';
+import type { DeviceContext } from './context.js';
 import { stageDeviceListChanges } from './devices.js';
 import { checkKeyCounts, stageKeyCounts } from './keys.js';
 import { receiveToDeviceEvent } from './to-device.js';
@@ -36,10 +36,8 @@ export async function receiveSyncChanges(ctx: DeviceContext, changes: SyncChange
   const changed = stringList(lists.changed, 'changedDevices.changed');
   const left = stringList(lists.left, 'changedDevices.left');
 
-  return ctx.run(async () => {
-    const batch = new Batch();
-    ctx.staged = batch;
-    try {
+  return ctx.run(() =>
+    ctx.withBatch(async (batch) => {
       const toDevice: EventResult<ReceivedToDeviceEvent>[] = [];
       for (const event of events) toDevice.push(await receiveToDeviceEvent(ctx, batch, event));
       // After the events: pre-key messages may have used one-time keys.
@@ -50,10 +48,7 @@ export async function receiveSyncChanges(ctx: DeviceContext, changes: SyncChange
         given.unusedFallbackKeyTypes,
       );
       const usersToQuery = await stageDeviceListChanges(ctx, batch, changed, left);
-      if (!batch.empty) await ctx.commit(batch);
       return { toDevice, keysToUpload, usersToQuery };
-    } finally {
-      ctx.staged = undefined;
-    }
-  });
+    }),
+  );
 }

@@ -199,17 +199,17 @@ export async function decryptToDevice(
   event: EncryptedToDeviceEvent,
 ): Promise<DecryptedToDeviceEvent> {
   const parsed = parseOlmEvent(event);
-  return ctx.run(async () => {
-    const batch = new Batch();
-    const result = await ctx.stage(
-      batch,
-      () => decryptParsed(ctx, batch, parsed),
-      (e) => afterFailure(ctx, batch, parsed, e),
-    );
-    if (!batch.empty) await ctx.commit(batch);
-    if (!result.ok) throw result.error;
-    return result.value;
-  });
+  const result = await ctx.run(() =>
+    ctx.withBatch((batch) =>
+      ctx.stage(
+        batch,
+        () => decryptParsed(ctx, batch, parsed),
+        (e) => afterFailure(ctx, batch, parsed, e),
+      ),
+    ),
+  );
+  if (!result.ok) throw result.error;
+  return result.value;
 }
 
 /** To-device event types that only mean something when they arrive Olm-encrypted. */

@@ -193,6 +193,11 @@ export class FakeHomeserver {
     return undefined;
   }
 
+  /** The devices a user has on this server (what a `*` recipient reaches). */
+  deviceIds(userId: string): string[] {
+    return [...(this.#users.get(userId)?.keys() ?? [])];
+  }
+
   /** PUT /sendToDevice/{eventType}/{txnId} from `sender`. */
   sendToDevice(sender: string, eventType: string, body: SendToDeviceBody): Record<string, never> {
     for (const [userId, devices] of Object.entries(body.messages)) {

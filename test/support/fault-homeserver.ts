@@ -149,30 +149,37 @@ export class FaultHomeserver extends FakeHomeserver {
   override sendToDevice(sender: string, eventType: string, body: SendToDeviceBody): Record<string, never> {
     return this.#guarded({ endpoint: 'sendToDevice', user: sender, eventType }, () => {
       for (const [userId, devices] of Object.entries(body.messages)) {
-        for (const [deviceId, content] of Object.entries(devices)) {
-          if (deviceId === '*') throw new Error('FaultHomeserver: "*" recipients are not modelled');
-          const action = this.#ask({ endpoint: 'toDevice', user: sender, recipient: { userId, deviceId }, eventType });
-          switch (action) {
-            case 'deliver':
-              this.#queue(sender, eventType, userId, deviceId, content);
-              break;
-            case 'drop':
-              break;
-            case 'duplicate':
-              this.#queue(sender, eventType, userId, deviceId, content);
-              this.#queue(sender, eventType, userId, deviceId, structuredClone(content));
-              break;
-            case 'delay':
-              this.#delayed.push({ sender, eventType, userId, deviceId, content: structuredClone(content) });
-              break;
-            case 'reorder': {
-              const list = this.#reordered.get(key(userId, deviceId)) ?? [];
-              list.push({ sender, eventType, content: structuredClone(content) });
-              this.#reordered.set(key(userId, deviceId), list);
-              break;
+        for (const [target, content] of Object.entries(devices)) {
+          // `*` reaches every device of the user, each message faulted on its own.
+          for (const deviceId of target === '*' ? this.deviceIds(userId) : [target]) {
+            const action = this.#ask({
+              endpoint: 'toDevice',
+              user: sender,
+              recipient: { userId, deviceId },
+              eventType,
+            });
+            switch (action) {
+              case 'deliver':
+                this.#queue(sender, eventType, userId, deviceId, content);
+                break;
+              case 'drop':
+                break;
+              case 'duplicate':
+                this.#queue(sender, eventType, userId, deviceId, content);
+                this.#queue(sender, eventType, userId, deviceId, structuredClone(content));
+                break;
+              case 'delay':
+                this.#delayed.push({ sender, eventType, userId, deviceId, content: structuredClone(content) });
+                break;
+              case 'reorder': {
+                const list = this.#reordered.get(key(userId, deviceId)) ?? [];
+                list.push({ sender, eventType, content: structuredClone(content) });
+                this.#reordered.set(key(userId, deviceId), list);
+                break;
+              }
+              default:
+                throw new Error(`FaultHomeserver: ${action} is not a per-message fault`);
             }
-            default:
-              throw new Error(`FaultHomeserver: ${action} is not a per-message fault`);
           }
         }
       }
