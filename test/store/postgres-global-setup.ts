@@ -49,6 +49,18 @@ function freePort(): Promise<number> {
 }
 
 export default async function setup(project: TestProject): Promise<() => void> {
+  const { url, stop } = await startCluster({ durable: false });
+  project.provide('postgresUrl', url);
+  return stop;
+}
+
+/**
+ * Starts a throwaway cluster on a free loopback port and creates the database `triturus_test`.
+ * `durable: false` (the tests) turns fsync off: the tests kill clients, never this server, so its
+ * own durability does not matter. The benchmarks keep PostgreSQL's default durability, as a bridge's
+ * database would run. `stop` stops it and deletes its files (also on an abrupt exit of the process).
+ */
+export async function startCluster(options: { durable: boolean }): Promise<{ url: string; stop: () => void }> {
   const bin = findBinaries();
   const asRoot = process.getuid?.() === 0;
   const run = (command: string, args: string[]): void => {
@@ -85,17 +97,15 @@ export default async function setup(project: TestProject): Promise<() => void> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    // --no-sync and fsync=off: the tests kill clients, never this server, so its own durability does not matter.
     run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
-    const options = [
+    const serverOptions = [
       `-p ${port}`,
       "-c listen_addresses='127.0.0.1'",
       `-c unix_socket_directories='${dir}'`,
-      '-c fsync=off',
-      '-c full_page_writes=off',
+      ...(options.durable ? [] : ['-c fsync=off', '-c full_page_writes=off']),
       '-c max_connections=200',
     ].join(' ');
-    run('pg_ctl', ['start', '-D', data, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '60']);
+    run('pg_ctl', ['start', '-D', data, '-o', serverOptions, '-l', join(dir, 'server.log'), '-w', '-t', '60']);
     started = true;
     run('createdb', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'triturus_test']);
   } catch (error) {
@@ -111,6 +121,5 @@ export default async function setup(project: TestProject): Promise<() => void> {
     teardown();
   };
   process.on('exit', once);
-  project.provide('postgresUrl', `postgres://postgres@127.0.0.1:${port}/triturus_test`);
-  return once;
+  return { url: `postgres://postgres@127.0.0.1:${port}/triturus_test`, stop: once };
 }
