@@ -41,6 +41,13 @@ export interface CryptoBackend {
 
   ed25519PublicKeyFromSeed(seed: Uint8Array, cache: KeyCache): Uint8Array;
   ed25519SignWithSeed(seed: Uint8Array, publicKey: Uint8Array, cache: KeyCache, message: Uint8Array): Uint8Array;
+  /** Public key of an Ed25519 secret scalar (32 bytes little-endian, any value; reduced mod L). */
+  ed25519PublicKeyFromScalar(scalar: Uint8Array): Uint8Array;
+  /**
+   * RFC 8032 signing from an expanded secret key (scalar ‖ prefix, 64 bytes: libolm's form, which
+   * has no seed). May cache a handle in `cache`; the handle may keep views of `expanded`.
+   */
+  ed25519SignExpanded(expanded: Uint8Array, publicKey: Uint8Array, cache: KeyCache, message: Uint8Array): Uint8Array;
   /** RFC 8032 verification without the strictness checks (done by the caller before this). */
   ed25519Verify(publicKey: Uint8Array, cache: KeyCache, message: Uint8Array, signature: Uint8Array): boolean;
 }

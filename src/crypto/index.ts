@@ -9,7 +9,6 @@ import { isBytes } from '../encoding/binary.js';
 import { DecryptionError, invalidArgument, KeyError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
-import { bytesToNumberLE, publicKeyFromExpandedNoble, signExpandedNoble } from './noble-expanded.js';
 import {
   hkdfSha256 as rawHkdfSha256,
   hkdfSha256Expand as rawHkdfSha256Expand,
@@ -428,7 +427,7 @@ export function ed25519Verify(
 
 /**
  * An Ed25519 signing key, either from a 32-byte seed (RFC 8032) or from libolm's 64-byte
- * expanded form (clamped scalar ‖ prefix), which has no seed and signs through noble.
+ * expanded form (clamped scalar ‖ prefix), which has no seed; each backend signs both forms.
  */
 export class Ed25519SecretKey {
   /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
@@ -469,7 +468,7 @@ export class Ed25519SecretKey {
       this.#publicKey =
         this.#seed !== undefined
           ? active.ed25519PublicKeyFromSeed(this.#seed, this.#cache)
-          : publicKeyFromExpandedNoble(this.#expanded!.subarray(0, 32));
+          : active.ed25519PublicKeyFromScalar(this.#expanded!.subarray(0, 32));
     }
     return this.#publicKey;
   }
@@ -481,8 +480,7 @@ export class Ed25519SecretKey {
 
   sign(message: Uint8Array): Uint8Array {
     if (this.#seed !== undefined) return active.ed25519SignWithSeed(this.#seed, this.publicKey, this.#cache, message);
-    const expanded = this.#expanded!;
-    return signExpandedNoble(bytesToNumberLE(expanded.subarray(0, 32)), expanded.subarray(32), this.publicKey, message);
+    return active.ed25519SignExpanded(this.#expanded!, this.publicKey, this.#cache, message);
   }
 
   /** A copy of the seed, or undefined for a libolm expanded key. */

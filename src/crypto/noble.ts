@@ -10,7 +10,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
-import { bytesToNumberLE, concat, signExpandedNoble } from './noble-expanded.js';
+import { bytesToNumberLE, concat, publicKeyFromExpandedNoble, signExpandedNoble } from './noble-expanded.js';
 import { checkPkcs7 } from './padding.js';
 import { hmacSha256, sha256 } from './sha256.js';
 
@@ -18,6 +18,25 @@ interface Ed25519Expanded {
   readonly kind: 'noble-ed25519';
   readonly scalar: bigint;
   readonly prefix: Uint8Array;
+}
+
+interface Ed25519ExpandedKey {
+  readonly kind: 'noble-expanded';
+  readonly scalar: bigint;
+  /** A view of the key's own prefix bytes, so wiping the key wipes it. */
+  readonly prefix: Uint8Array;
+}
+
+function expandedKey(expanded: Uint8Array, cache: KeyCache): Ed25519ExpandedKey {
+  const cached = cache.handle as Ed25519ExpandedKey | undefined;
+  if (cached?.kind === 'noble-expanded') return cached;
+  const handle: Ed25519ExpandedKey = {
+    kind: 'noble-expanded',
+    scalar: bytesToNumberLE(expanded.subarray(0, 32)),
+    prefix: expanded.subarray(32, 64),
+  };
+  cache.handle = handle;
+  return handle;
 }
 
 function expandedSeed(seed: Uint8Array, cache: KeyCache): Ed25519Expanded {
@@ -78,6 +97,11 @@ export const nobleBackend: CryptoBackend = {
   },
   ed25519SignWithSeed(seed, publicKey, cache, message) {
     const { scalar, prefix } = expandedSeed(seed, cache);
+    return signExpandedNoble(scalar, prefix, publicKey, message);
+  },
+  ed25519PublicKeyFromScalar: (scalar) => publicKeyFromExpandedNoble(scalar),
+  ed25519SignExpanded(expanded, publicKey, cache, message) {
+    const { scalar, prefix } = expandedKey(expanded, cache);
     return signExpandedNoble(scalar, prefix, publicKey, message);
   },
   ed25519Verify(publicKey, _cache, message, signature) {

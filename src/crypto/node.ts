@@ -19,6 +19,7 @@ import {
   verify,
 } from 'node:crypto';
 import type { CryptoBackend, KeyCache } from './backend.js';
+import { ed25519PublicKeyFromScalarNode, ed25519SignExpandedNode } from './ed25519-expanded-node.js';
 import { checkPkcs7 } from './padding.js';
 import { hmacSha256 as jsHmacSha256, sha256 as jsSha256 } from './sha256.js';
 
@@ -171,6 +172,8 @@ export const nodeBackend: CryptoBackend = {
   ed25519PublicKeyFromSeed: (seed, cache) => publicKeyOf(privateKey('Ed25519', seed, cache)),
   ed25519SignWithSeed: (seed, _publicKey, cache, message) =>
     copy(sign(null, message, privateKey('Ed25519', seed, cache))),
+  ed25519PublicKeyFromScalar: ed25519PublicKeyFromScalarNode,
+  ed25519SignExpanded: ed25519SignExpandedNode,
   ed25519Verify(publicKey, cache, message, signature) {
     let key = cachedKey(cache);
     try {
