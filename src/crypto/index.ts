@@ -26,14 +26,40 @@ export function cryptoBackend(): CryptoBackend {
   return active;
 }
 
-/** Replaces the backend (e.g. to run the pure-JavaScript one under Node). Affects later calls only. */
+// Every method a backend must have (checked when one is installed, so a partial object fails there
+// rather than in the middle of an operation).
+const BACKEND_METHODS: readonly (keyof CryptoBackend)[] = [
+  'sha256',
+  'sha512',
+  'hmacSha256',
+  'hmacSha512',
+  'hkdfSha512',
+  'pbkdf2HmacSha512',
+  'aes256CbcEncrypt',
+  'aes256CbcDecrypt',
+  'aes256Ctr',
+  'chacha20Poly1305Seal',
+  'chacha20Poly1305Open',
+  'x25519PublicKey',
+  'x25519',
+  'ed25519PublicKeyFromSeed',
+  'ed25519SignWithSeed',
+  'ed25519PublicKeyFromScalar',
+  'ed25519SignExpanded',
+  'ed25519Verify',
+];
+
+/**
+ * Replaces the backend: `nodeBackend` from 'triturus/crypto/node' or `nobleBackend` from
+ * 'triturus/crypto/noble' (e.g. to run the pure-JavaScript one under Node). Affects later calls
+ * only. Throws INVALID_ARGUMENT, keeping the backend in use, for anything else.
+ */
 export function setCryptoBackend(backend: CryptoBackend): void {
   if (
     backend === null ||
     typeof backend !== 'object' ||
     (backend.name !== 'node' && backend.name !== 'noble') ||
-    typeof backend.sha256 !== 'function' ||
-    typeof backend.ed25519Verify !== 'function'
+    BACKEND_METHODS.some((method) => typeof backend[method] !== 'function')
   ) {
     throw invalidArgument('expected a crypto backend (nodeBackend or nobleBackend)');
   }
