@@ -28,9 +28,6 @@ import {
 } from '../support/libolm.js';
 import { randomKeyBytes, toHex, utf8 } from './helpers.js';
 
-function spki(prefix: string, publicKey: Uint8Array) {
-  return createPublicKey({ key: Buffer.concat([Buffer.from(prefix, 'hex'), publicKey]), format: 'der', type: 'spki' });
-}
 function pkcs8(prefix: string, secret: Uint8Array) {
   return createPrivateKey({ key: Buffer.concat([Buffer.from(prefix, 'hex'), secret]), format: 'der', type: 'pkcs8' });
 }
