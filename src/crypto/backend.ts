@@ -18,6 +18,18 @@ export interface CryptoBackend {
   hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array;
   hkdfSha512(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
   pbkdf2HmacSha512(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array;
+  /**
+   * scrypt (RFC 7914), off the caller's turn of the event loop: node:crypto runs it on a worker
+   * thread (reporting only 0 and 1 to `onProgress`), noble in slices of the main thread (reporting
+   * as it goes). Parameters are checked by the caller; a throw from `onProgress` rejects the promise.
+   */
+  scrypt(
+    password: Uint8Array,
+    salt: Uint8Array,
+    cost: { N: number; r: number; p: number },
+    length: number,
+    onProgress: ((fraction: number) => void) | undefined,
+  ): Promise<Uint8Array>;
 
   /** AES-256-CBC with PKCS#7 padding. */
   aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array;

@@ -35,6 +35,7 @@ const BACKEND_METHODS: readonly (keyof CryptoBackend)[] = [
   'hmacSha512',
   'hkdfSha512',
   'pbkdf2HmacSha512',
+  'scrypt',
   'aes256CbcEncrypt',
   'aes256CbcDecrypt',
   'aes256Ctr',
@@ -195,6 +196,28 @@ export function pbkdf2HmacSha512(
   }
   checkOutputLength('PBKDF2', length, 1 << 20);
   return active.pbkdf2HmacSha512(password, salt, iterations, length);
+}
+
+/**
+ * scrypt (RFC 7914) on the active backend, asynchronously. Internal callers check the parameters
+ * (the public face is `pickleKeyFromPassphrase`); this only guards the shape.
+ */
+export function scrypt(
+  password: Uint8Array,
+  salt: Uint8Array,
+  cost: { N: number; r: number; p: number },
+  length: number,
+  onProgress?: (fraction: number) => void,
+): Promise<Uint8Array> {
+  const { N, r, p } = cost;
+  if (!Number.isSafeInteger(N) || N < 2 || !Number.isInteger(Math.log2(N))) {
+    throw invalidArgument('scrypt N must be a power of two ≥ 2', { actual: N });
+  }
+  if (!Number.isSafeInteger(r) || r < 1 || !Number.isSafeInteger(p) || p < 1) {
+    throw invalidArgument('scrypt r and p must be positive integers');
+  }
+  checkOutputLength('scrypt', length, 1 << 20);
+  return active.scrypt(password, salt, { N, r, p }, length, onProgress);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
+import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
 import { bytesToNumberLE, concat, publicKeyFromExpandedNoble, signExpandedNoble } from './noble-expanded.js';
@@ -58,6 +59,16 @@ export const nobleBackend: CryptoBackend = {
   hkdfSha512: (ikm, salt, info, length) => hkdf(sha512, ikm, salt, info, length),
   pbkdf2HmacSha512: (password, salt, iterations, length) =>
     pbkdf2(sha512, password, salt, { c: iterations, dkLen: length }),
+  scrypt: (password, salt, { N, r, p }, length, onProgress) =>
+    // maxmem: noble's own budget formula (128·r·(N + p + 1) bytes), so the caller's bounds decide.
+    scryptAsync(password, salt, {
+      N,
+      r,
+      p,
+      dkLen: length,
+      maxmem: 128 * r * (N + p + 2),
+      ...(onProgress === undefined ? {} : { onProgress }),
+    }),
 
   aes256CbcEncrypt: (key, iv, plaintext) => cbc(key, iv).encrypt(plaintext),
   aes256CbcDecrypt(key, iv, ciphertext) {

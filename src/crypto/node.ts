@@ -15,6 +15,7 @@ import {
   hkdfSync,
   type KeyObject,
   pbkdf2Sync,
+  scrypt,
   sign,
   verify,
 } from 'node:crypto';
@@ -115,6 +116,29 @@ export const nodeBackend: CryptoBackend = {
   hkdfSha512: (ikm, salt, info, length) => new Uint8Array(hkdfSync('sha512', ikm, salt, info, length)),
   pbkdf2HmacSha512: (password, salt, iterations, length) =>
     copy(pbkdf2Sync(password, salt, iterations, length, 'sha512')),
+
+  scrypt(password, salt, { N, r, p }, length, onProgress) {
+    return new Promise((resolve, reject) => {
+      onProgress?.(0);
+      // maxmem above OpenSSL's need (128·N·r plus 128·r·p), so that the caller's bounds decide.
+      scrypt(password, salt, length, { N, r, p, maxmem: 128 * r * (N + p + 2) + 1024 * 1024 }, (error, key) => {
+        if (error !== null) {
+          reject(error);
+          return;
+        }
+        const out = new Uint8Array(key);
+        key.fill(0);
+        try {
+          onProgress?.(1);
+        } catch (progressError) {
+          out.fill(0);
+          reject(progressError);
+          return;
+        }
+        resolve(out);
+      });
+    });
+  },
 
   aes256CbcEncrypt(key, iv, plaintext) {
     // PKCS#7 padding done here so that one update() call suffices: skipping final() saves ~1 µs
