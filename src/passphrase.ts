@@ -68,7 +68,9 @@ export function generatePassphraseSalt(): Uint8Array {
   return randomBytes(PASSPHRASE_SALT_MIN_LENGTH);
 }
 
-function checkParameter(name: 'logN' | 'r' | 'p', value: unknown): number {
+/** An option's value, or its default when absent (undefined; null is not absent). */
+function checkParameter(name: 'logN' | 'r' | 'p', given: unknown, fallback: number): number {
+  const value = given === undefined ? fallback : given;
   const [min, max] = PASSPHRASE_KEY_LIMITS[name];
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalidArgument(`${name} must be an integer from ${min} to ${max}`, {
@@ -105,10 +107,12 @@ export async function pickleKeyFromPassphrase(
       actual: salt.length,
     });
   }
-  if (typeof options !== 'object' || options === null) throw invalidArgument('options must be an object');
-  const logN = checkParameter('logN', options.logN ?? PASSPHRASE_KEY_DEFAULTS.logN);
-  const r = checkParameter('r', options.r ?? PASSPHRASE_KEY_DEFAULTS.r);
-  const p = checkParameter('p', options.p ?? PASSPHRASE_KEY_DEFAULTS.p);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidArgument('options must be an object');
+  }
+  const logN = checkParameter('logN', options.logN, PASSPHRASE_KEY_DEFAULTS.logN);
+  const r = checkParameter('r', options.r, PASSPHRASE_KEY_DEFAULTS.r);
+  const p = checkParameter('p', options.p, PASSPHRASE_KEY_DEFAULTS.p);
   const N = 2 ** logN;
   if (N * r < PASSPHRASE_KEY_LIMITS.minMemoryCost) {
     throw invalidArgument('scrypt N·r is below 2^17 (16 MiB): too cheap to guess', {

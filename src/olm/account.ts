@@ -177,33 +177,43 @@ export class Account {
    */
   static fromKeys(keys: AccountKeys): Account {
     if (typeof keys !== 'object' || keys === null) throw invalidArgument('expected an object of key bytes');
-    const curve25519Secret = checkSecretBytes('curve25519Secret', keys.curve25519Secret, 32);
-    const hasSeed = keys.ed25519Seed !== undefined;
-    if (hasSeed === (keys.ed25519Expanded !== undefined)) {
+    // Each field is read once (a getter or Proxy cannot show one value to the checks and another to the use).
+    const {
+      curve25519Secret: rawCurve,
+      ed25519Seed: rawSeed,
+      ed25519Expanded: rawExpanded,
+      curve25519PublicKey: rawCurvePublic,
+      ed25519PublicKey: rawEdPublic,
+      oneTimeKeys: rawOneTimeKeys,
+      fallbackKey: rawFallback,
+    } = keys;
+    const curve25519Secret = checkSecretBytes('curve25519Secret', rawCurve, 32);
+    const hasSeed = rawSeed !== undefined;
+    if (hasSeed === (rawExpanded !== undefined)) {
       throw invalidArgument('give exactly one of ed25519Seed (32 bytes) and ed25519Expanded (64 bytes)');
     }
     const ed25519Secret = hasSeed
-      ? checkSecretBytes('ed25519Seed', keys.ed25519Seed, 32)
-      : checkSecretBytes('ed25519Expanded', keys.ed25519Expanded, 64);
+      ? checkSecretBytes('ed25519Seed', rawSeed, 32)
+      : checkSecretBytes('ed25519Expanded', rawExpanded, 64);
     const expectedCurve =
-      keys.curve25519PublicKey === undefined
+      rawCurvePublic === undefined
         ? undefined
-        : publicBytes('curve25519PublicKey', keys.curve25519PublicKey, Curve25519PublicKey);
+        : publicBytes('curve25519PublicKey', rawCurvePublic, Curve25519PublicKey);
     const expectedEd =
-      keys.ed25519PublicKey === undefined
-        ? undefined
-        : publicBytes('ed25519PublicKey', keys.ed25519PublicKey, Ed25519PublicKey);
-    const rawOneTime = keys.oneTimeKeys ?? [];
+      rawEdPublic === undefined ? undefined : publicBytes('ed25519PublicKey', rawEdPublic, Ed25519PublicKey);
+    const rawOneTime: unknown = rawOneTimeKeys === undefined ? [] : rawOneTimeKeys;
     if (!Array.isArray(rawOneTime)) throw invalidArgument('oneTimeKeys must be an array', { field: 'oneTimeKeys' });
-    if (rawOneTime.length > MAX_ONE_TIME_KEYS) {
+    const count = rawOneTime.length;
+    if (count > MAX_ONE_TIME_KEYS) {
       throw invalidArgument(`at most ${MAX_ONE_TIME_KEYS} one-time keys`, {
         field: 'oneTimeKeys',
         expected: MAX_ONE_TIME_KEYS,
-        actual: rawOneTime.length,
+        actual: count,
       });
     }
-    const oneTime = rawOneTime.map((k, i) => checkRawKey(`oneTimeKeys[${i}]`, k));
-    const fallback = keys.fallbackKey === undefined ? undefined : checkRawKey('fallbackKey', keys.fallbackKey);
+    const oneTime: { secret: Uint8Array; published: boolean }[] = [];
+    for (let i = 0; i < count; i++) oneTime.push(checkRawKey(`oneTimeKeys[${i}]`, rawOneTime[i]));
+    const fallback = rawFallback === undefined ? undefined : checkRawKey('fallbackKey', rawFallback);
 
     // Everything is well-formed: build, wiping whatever was built if a check on the results fails.
     const built: { wipe(): void }[] = [];
