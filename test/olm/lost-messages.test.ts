@@ -356,14 +356,18 @@ describe('authentic schema-2 bodies with malformed records: PICKLE_INVALID', () 
       const v = new DataView(b.buffer);
       v.setUint32(32, nextIndex);
       b[36] = ranges.length / 2;
-      ranges.forEach((n, i) => v.setUint32(37 + 4 * i, n));
+      for (const [i, n] of ranges.entries()) v.setUint32(37 + 4 * i, n);
       return b;
     };
     expect(open(dropped(1, record(10, [2, 4])))).not.toThrow();
     expectTriturusError(open(dropped(1, record(10, [2, 11]))), PickleError, 'PICKLE_INVALID');
     const many = Array.from({ length: MAX_DROPPED_CHAINS + 1 }, () => record(1, []));
     const all = new Uint8Array(many.reduce((n, r) => n + r.length, 0));
-    many.reduce((at, r) => (all.set(r, at), at + r.length), 0);
+    let at = 0;
+    for (const r of many) {
+      all.set(r, at);
+      at += r.length;
+    }
     expectTriturusError(open(dropped(MAX_DROPPED_CHAINS + 1, all)), PickleError, 'PICKLE_INVALID');
   });
 });

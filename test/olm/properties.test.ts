@@ -267,6 +267,7 @@ class Conversation {
   readonly ratchetKeys = new Map<number, string>();
   nextChain = 0;
   failures = 0;
+  readonly codes = new Set<string>();
 
   constructor(config: SessionConfig) {
     const pair = makePair(config, 'A0');
@@ -333,6 +334,7 @@ class Conversation {
     }
     expect(state(session), 'a failed decrypt changed the session').toBe(before);
     this.failures++;
+    this.codes.add(`${prediction.code}${error!.details.messageIndex === undefined ? '' : ' with index'}`);
     return false;
   }
 
@@ -402,6 +404,7 @@ describe('model-based conversations', () => {
     it(`random sends and deliveries with loss, reordering and duplication match the model (config v${config.version})`, () => {
       let failures = 0;
       let decrypted = 0;
+      const codes = new Set<string>();
       fc.assert(
         fc.property(fc.array(COMMAND, { minLength: 5, maxLength: NOBLE ? 25 : 40, size: 'max' }), (commands) => {
           const conversation = new Conversation(config);
@@ -409,12 +412,15 @@ describe('model-based conversations', () => {
           conversation.finish();
           failures += conversation.failures;
           decrypted += conversation.decrypted.size;
+          for (const code of conversation.codes) codes.add(code);
         }),
         { numRuns: runs(25, 10) },
       );
-      // The runs exercised both outcomes.
+      // The runs exercised both outcomes, and told replays from lost messages.
       expect(failures).toBeGreaterThan(0);
       expect(decrypted).toBeGreaterThan(0);
+      expect(codes).toContain('MESSAGE_KEY_MISSING with index');
+      expect(codes).toContain('MESSAGE_KEY_NOT_KEPT with index');
     });
   }
 
