@@ -16,10 +16,18 @@
  *   inversion serves both coordinates; the encoding is y with the sign of x (negated when −r was
  *   used).
  *
- * Measured on Node 20 (this machine): ~110 µs per signature against ~580 µs through noble, and
- * identical signatures. The nonce goes through OpenSSL's constant-time ladder; the scalar
- * arithmetic around it (r mod L, the choice of sign, S = r + k·a) runs on BigInts, which are not
- * constant-time (the same caveat as the noble backend, see SECURITY.md).
+ * Measured on Node 20 (bench/olm.ts, interleaved with libolm): about 3.1x the time of a signature
+ * from a seed (~130 µs against ~30-40 µs, libolm ~40 µs), 4.5x faster than noble (~580 µs), with
+ * identical signatures. Why not closer to a seed signature: Node 20's node:crypto has no raw scalar
+ * multiplication and signs Ed25519 only from a seed, so the cheapest chosen-scalar base multiply
+ * is importing an X25519 private key (OpenSSL derives its public key: a fixed-base multiply plus
+ * Node's JWK and EVP key set-up, together about the cost of one seed signature). The sign of the
+ * point needs a second one; u alone determines ±R and no other X25519 output breaks that symmetry.
+ * The rest (one inversion, two SHA-512s, BigInt conversions) is ~15%.
+ *
+ * The nonce goes through OpenSSL's constant-time ladder; the scalar arithmetic around it (r mod L,
+ * the choice of sign, S = r + k·a) runs on BigInts, which are not constant-time (the same caveat as
+ * the noble backend, see SECURITY.md).
  */
 import { createHash, createPrivateKey } from 'node:crypto';
 import type { KeyCache } from './backend.js';
