@@ -23,7 +23,7 @@
  * is importing an X25519 private key (OpenSSL derives its public key: a fixed-base multiply plus
  * Node's JWK and EVP key set-up, together about the cost of one seed signature). The sign of the
  * point needs a second one; u alone determines ±R and no other X25519 output breaks that symmetry.
- * The rest (one inversion, two SHA-512s, BigInt conversions) is ~15%.
+ * The rest (one inversion, two SHA-512s, BigInt conversions) is about a fifth of the time.
  *
  * The nonce goes through OpenSSL's constant-time ladder; the scalar arithmetic around it (r mod L,
  * the choice of sign, S = r + k·a) runs on BigInts, which are not constant-time (the same caveat as
