@@ -258,6 +258,8 @@ function notLossless(message: string, details: { actual?: number; expected?: num
  *
  * Throws TriturusError UNSUPPORTED, changing nothing, when libolm cannot hold the session: a
  * version-2 session (libolm speaks only version 1), or more than 40 skipped message keys in total.
+ * The session's record of given-up message keys (which tells a lost message from a replay) has no
+ * libolm form and is left out, as any libolm pickle's history is unknown on import.
  */
 export function sessionToLibolmPickle(session: Session, key: LibolmPickleKey): string {
   if (!(session instanceof Session)) throw invalidArgument('expected a Session');
