@@ -277,7 +277,7 @@ export class Session {
         if (index >= dropped.nextIndex || inRanges(dropped.lost, index)) {
           throw new DecryptionError(
             'MESSAGE_KEY_NOT_KEPT',
-            'no key for this message was kept: its receiving chain was dropped (more than 5 newer chains) before it arrived',
+            'no key for this message was kept: its receiving chain was dropped (5 newer chains arrived), and it is not known to have been decrypted',
             { messageIndex: index },
           );
         }
@@ -391,7 +391,7 @@ export class Session {
       if (inRanges(chain.lost, inner.chainIndex)) {
         throw new DecryptionError(
           'MESSAGE_KEY_NOT_KEPT',
-          'no key for this message was kept (it was skipped past in a large gap or fell out of the skipped-key window): it was never decrypted',
+          'no key for this message was kept (it was skipped past in a large gap or fell out of the skipped-key window), and it is not known to have been decrypted',
           { messageIndex: inner.chainIndex },
         );
       }
