@@ -23,7 +23,13 @@ export type DecryptionErrorCode =
   | 'PADDING_INVALID'
   | 'CIPHERTEXT_INVALID_LENGTH'
   | 'MESSAGE_GAP_TOO_LARGE'
+  /**
+   * No key for this message: it was already decrypted (a replay or duplicate; `details.messageIndex`).
+   * Without `messageIndex`: the message's ratchet key is not a chain this session knows.
+   */
   | 'MESSAGE_KEY_MISSING'
+  /** No key for this message was kept and it was never decrypted: a lost message (`details.messageIndex`). */
+  | 'MESSAGE_KEY_NOT_KEPT'
   | 'UNKNOWN_MESSAGE_INDEX'
   | 'KEY_EXPORT_BAD_PASSPHRASE'
   | 'AEAD_TAG_MISMATCH';

@@ -14,3 +14,12 @@ export * from './errors.js';
 export { Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature } from './keys.js';
 export * from './megolm/index.js';
 export * from './olm/index.js';
+export {
+  generatePassphraseSalt,
+  PASSPHRASE_KEY_DEFAULTS,
+  PASSPHRASE_KEY_LIMITS,
+  PASSPHRASE_SALT_MIN_LENGTH,
+  type PassphraseKeyOptions,
+  type PassphraseKeyParams,
+  pickleKeyFromPassphrase,
+} from './passphrase.js';

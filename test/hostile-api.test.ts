@@ -51,7 +51,9 @@ import {
   MegolmSessionConfig,
   Message,
   olmMessageFromParts,
+  PASSPHRASE_KEY_LIMITS,
   PreKeyMessage,
+  pickleKeyFromPassphrase,
   type RoomKeyExport,
   roomKeyExportFromJson,
   roomKeyExportToJson,
@@ -547,11 +549,62 @@ const TYPE_CONSTANTS: readonly Entry[] = [
 const SHAPE_CONSTANTS: readonly Entry[] = [
   ...badRoomKeys().map(([label, value]) => entry(label, () => value)),
   ...badOptions().map(([label, value]) => entry(label, () => value)),
+  ...badAccountKeys().map(([label, value]) => entry(label, () => value)),
+  ...badPassphraseOptions().map(([label, value]) => entry(label, () => value)),
 ];
+
+/** Key bytes for Account.fromKeys (fresh each time: fromKeys must leave them as they are). */
+function accountKeys(): Record<string, unknown> {
+  return { curve25519Secret: zooSecret(1), ed25519Seed: zooSecret(2) };
+}
+function zooSecret(n: number): Uint8Array {
+  return new Uint8Array(32).map((_, i) => (i * 29 + n * 7 + 1) & 0xff);
+}
+
+/** Account.fromKeys arguments with one field of the wrong type, length or value. */
+function badAccountKeys(): [string, unknown][] {
+  const replacements: Record<string, unknown[]> = {
+    curve25519Secret: [undefined, null, 'bytes', new Uint8Array(31), new Uint8Array(32), [1, 2, 3]],
+    ed25519Seed: [null, new Uint8Array(33), new Uint8Array(32), 5],
+    ed25519Expanded: [new Uint8Array(64).fill(1), new Uint8Array(32).fill(1)],
+    ed25519PublicKey: [null, 'key', new Uint8Array(32).fill(9), new Uint8Array(31)],
+    curve25519PublicKey: [null, new Uint8Array(32).fill(9), alice.ed25519Key],
+    oneTimeKeys: [null, 'keys', {}, [zooSecret(3)], [{ secret: new Uint8Array(16) }], [{ secret: zooSecret(1) }]],
+    fallbackKey: [null, zooSecret(4), { secret: zooSecret(4), published: 1 }, { secret: zooSecret(1) }],
+  };
+  const out: [string, unknown][] = [];
+  for (const [field, values] of Object.entries(replacements)) {
+    for (const value of values) {
+      out.push([`account keys with ${field} = ${describeValue(value)}`, { ...accountKeys(), [field]: value }]);
+    }
+  }
+  return out;
+}
+
+/** pickleKeyFromPassphrase options outside the bounds (each refused before any work). */
+function badPassphraseOptions(): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (const logN of [13, 21, 16.5, '17', null, Number.NaN, 17n])
+    out.push([`{ logN: ${describeValue(logN)} }`, { logN }]);
+  for (const r of [0, 1, 17, 8.5]) out.push([`{ logN: 17, r: ${describeValue(r)} }`, { logN: 17, r }]);
+  for (const p of [0, 5, -1]) out.push([`{ p: ${describeValue(p)} }`, { p }]);
+  out.push(['{ logN: 20, r: 8, p: 2 }', { logN: 20, r: 8, p: 2 }]);
+  out.push(['{ logN: 14, r: 4 }', { logN: 14, r: 4 }]);
+  out.push(['[] as options', []]);
+  return out;
+}
 
 /** The constants tried in every position of a parameter of this kind. */
 function typeConstants(kind: Kind): Entry[] {
-  const shaped = ['roomKey', 'roomKeys', 'json', 'encryptOptions', 'decryptOptions'].includes(kind);
+  const shaped = [
+    'roomKey',
+    'roomKeys',
+    'json',
+    'encryptOptions',
+    'decryptOptions',
+    'accountKeys',
+    'passphraseOptions',
+  ].includes(kind);
   return shaped ? [...TYPE_CONSTANTS, ...SHAPE_CONSTANTS] : [...TYPE_CONSTANTS];
 }
 
@@ -662,7 +715,9 @@ type Kind =
   | 'encryptOptions'
   | 'decryptOptions'
   | 'randomSource'
-  | 'backend';
+  | 'backend'
+  | 'accountKeys'
+  | 'passphraseOptions';
 /** A parameter; `?` marks an optional one (undefined is then valid). */
 type Param = Kind | `${Kind}?`;
 
@@ -721,6 +776,22 @@ function accepts(param: Param, e: Entry, value: unknown): boolean {
         (v.onProgress === undefined || typeof v.onProgress === 'function') &&
         (v.maxRounds === undefined || (Number.isInteger(v.maxRounds) && (v.maxRounds as number) >= 1))
       );
+    case 'accountKeys':
+      return false; // no pool value holds valid key bytes
+    case 'passphraseOptions': {
+      if (!isObject(value) || (v.onProgress !== undefined && typeof v.onProgress !== 'function')) return false;
+      const within = (x: unknown, [min, max]: readonly [number, number], fallback: number): number | undefined =>
+        x === undefined
+          ? fallback
+          : Number.isInteger(x) && (x as number) >= min && (x as number) <= max
+            ? (x as number)
+            : undefined;
+      const logN = within(v.logN, PASSPHRASE_KEY_LIMITS.logN, 17);
+      const r = within(v.r, PASSPHRASE_KEY_LIMITS.r, 8);
+      const p = within(v.p, PASSPHRASE_KEY_LIMITS.p, 1);
+      if (logN === undefined || r === undefined || p === undefined) return false;
+      return 2 ** logN * r >= PASSPHRASE_KEY_LIMITS.minMemoryCost && 2 ** logN * r * p <= PASSPHRASE_KEY_LIMITS.maxWork;
+    }
     case 'randomSource':
       return typeof value === 'function';
     case 'backend':
@@ -860,6 +931,16 @@ function getterEntries(kind: Kind): Entry[] {
   if (kind === 'encryptOptions' || kind === 'decryptOptions') {
     for (const field of ['onProgress', kind === 'encryptOptions' ? 'rounds' : 'maxRounds']) {
       out.push(forged(`options whose ${field} getter throws`, () => throwingField({}, field)));
+    }
+  }
+  if (kind === 'passphraseOptions') {
+    for (const field of ['onProgress', 'logN', 'r', 'p']) {
+      out.push(forged(`options whose ${field} getter throws`, () => throwingField({ logN: 14 }, field)));
+    }
+  }
+  if (kind === 'accountKeys') {
+    for (const field of Object.keys(accountKeys()).concat('oneTimeKeys', 'fallbackKey', 'ed25519PublicKey')) {
+      out.push(forged(`account keys whose ${field} getter throws`, () => throwingField(accountKeys(), field)));
     }
   }
   for (const name of classesOf(kind)) {
@@ -1067,6 +1148,12 @@ const CASES: readonly Case[] = [
   ),
 
   // Account
+  fn(
+    'Account.fromKeys',
+    ['accountKeys'],
+    () => [accountKeys()],
+    ([k]) => Account.fromKeys(k),
+  ),
   fn(
     'Account.fromPickle',
     ['string', 'bytes32'],
@@ -1354,6 +1441,15 @@ const CASES: readonly Case[] = [
     ['json'],
     () => [roomKeyJson],
     ([j]) => roomKeyExportFromJson(j),
+  ),
+
+  // A pickle key from a passphrase
+  fn(
+    'pickleKeyFromPassphrase',
+    ['textOrBytes', 'bytes', 'passphraseOptions?'],
+    () => [PASSPHRASE, new Uint8Array(16).fill(5), { logN: 14 }],
+    ([t, s, o]) => pickleKeyFromPassphrase(t, s, o),
+    { async: true },
   ),
 
   // Global crypto configuration

@@ -18,6 +18,18 @@ export interface CryptoBackend {
   hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array;
   hkdfSha512(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
   pbkdf2HmacSha512(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array;
+  /**
+   * scrypt (RFC 7914), off the caller's turn of the event loop: node:crypto runs it on a worker
+   * thread (reporting only 0 and 1 to `onProgress`), noble in slices of the main thread (reporting
+   * as it goes). Parameters are checked by the caller; a throw from `onProgress` rejects the promise.
+   */
+  scrypt(
+    password: Uint8Array,
+    salt: Uint8Array,
+    cost: { N: number; r: number; p: number },
+    length: number,
+    onProgress: ((fraction: number) => void) | undefined,
+  ): Promise<Uint8Array>;
 
   /** AES-256-CBC with PKCS#7 padding. */
   aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array;
@@ -41,6 +53,13 @@ export interface CryptoBackend {
 
   ed25519PublicKeyFromSeed(seed: Uint8Array, cache: KeyCache): Uint8Array;
   ed25519SignWithSeed(seed: Uint8Array, publicKey: Uint8Array, cache: KeyCache, message: Uint8Array): Uint8Array;
+  /** Public key of an Ed25519 secret scalar (32 bytes little-endian, any value; reduced mod L). */
+  ed25519PublicKeyFromScalar(scalar: Uint8Array): Uint8Array;
+  /**
+   * RFC 8032 signing from an expanded secret key (scalar ‖ prefix, 64 bytes: libolm's form, which
+   * has no seed). May cache a handle in `cache`; the handle may keep views of `expanded`.
+   */
+  ed25519SignExpanded(expanded: Uint8Array, publicKey: Uint8Array, cache: KeyCache, message: Uint8Array): Uint8Array;
   /** RFC 8032 verification without the strictness checks (done by the caller before this). */
   ed25519Verify(publicKey: Uint8Array, cache: KeyCache, message: Uint8Array, signature: Uint8Array): boolean;
 }

@@ -9,7 +9,6 @@ import { isBytes } from '../encoding/binary.js';
 import { DecryptionError, invalidArgument, KeyError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
-import { bytesToNumberLE, publicKeyFromExpandedNoble, signExpandedNoble } from './noble-expanded.js';
 import {
   hkdfSha256 as rawHkdfSha256,
   hkdfSha256Expand as rawHkdfSha256Expand,
@@ -27,14 +26,41 @@ export function cryptoBackend(): CryptoBackend {
   return active;
 }
 
-/** Replaces the backend (e.g. to run the pure-JavaScript one under Node). Affects later calls only. */
+// Every method a backend must have (checked when one is installed, so a partial object fails there
+// rather than in the middle of an operation).
+const BACKEND_METHODS: readonly (keyof CryptoBackend)[] = [
+  'sha256',
+  'sha512',
+  'hmacSha256',
+  'hmacSha512',
+  'hkdfSha512',
+  'pbkdf2HmacSha512',
+  'scrypt',
+  'aes256CbcEncrypt',
+  'aes256CbcDecrypt',
+  'aes256Ctr',
+  'chacha20Poly1305Seal',
+  'chacha20Poly1305Open',
+  'x25519PublicKey',
+  'x25519',
+  'ed25519PublicKeyFromSeed',
+  'ed25519SignWithSeed',
+  'ed25519PublicKeyFromScalar',
+  'ed25519SignExpanded',
+  'ed25519Verify',
+];
+
+/**
+ * Replaces the backend: `nodeBackend` from 'triturus/crypto/node' or `nobleBackend` from
+ * 'triturus/crypto/noble' (e.g. to run the pure-JavaScript one under Node). Affects later calls
+ * only. Throws INVALID_ARGUMENT, keeping the backend in use, for anything else.
+ */
 export function setCryptoBackend(backend: CryptoBackend): void {
   if (
     backend === null ||
     typeof backend !== 'object' ||
     (backend.name !== 'node' && backend.name !== 'noble') ||
-    typeof backend.sha256 !== 'function' ||
-    typeof backend.ed25519Verify !== 'function'
+    BACKEND_METHODS.some((method) => typeof backend[method] !== 'function')
   ) {
     throw invalidArgument('expected a crypto backend (nodeBackend or nobleBackend)');
   }
@@ -170,6 +196,28 @@ export function pbkdf2HmacSha512(
   }
   checkOutputLength('PBKDF2', length, 1 << 20);
   return active.pbkdf2HmacSha512(password, salt, iterations, length);
+}
+
+/**
+ * scrypt (RFC 7914) on the active backend, asynchronously. Internal callers check the parameters
+ * (the public face is `pickleKeyFromPassphrase`); this only guards the shape.
+ */
+export function scrypt(
+  password: Uint8Array,
+  salt: Uint8Array,
+  cost: { N: number; r: number; p: number },
+  length: number,
+  onProgress?: (fraction: number) => void,
+): Promise<Uint8Array> {
+  const { N, r, p } = cost;
+  if (!Number.isSafeInteger(N) || N < 2 || !Number.isInteger(Math.log2(N))) {
+    throw invalidArgument('scrypt N must be a power of two ≥ 2', { actual: N });
+  }
+  if (!Number.isSafeInteger(r) || r < 1 || !Number.isSafeInteger(p) || p < 1) {
+    throw invalidArgument('scrypt r and p must be positive integers');
+  }
+  checkOutputLength('scrypt', length, 1 << 20);
+  return active.scrypt(password, salt, { N, r, p }, length, onProgress);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,7 +476,7 @@ export function ed25519Verify(
 
 /**
  * An Ed25519 signing key, either from a 32-byte seed (RFC 8032) or from libolm's 64-byte
- * expanded form (clamped scalar ‖ prefix), which has no seed and signs through noble.
+ * expanded form (clamped scalar ‖ prefix), which has no seed; each backend signs both forms.
  */
 export class Ed25519SecretKey {
   /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
@@ -469,7 +517,7 @@ export class Ed25519SecretKey {
       this.#publicKey =
         this.#seed !== undefined
           ? active.ed25519PublicKeyFromSeed(this.#seed, this.#cache)
-          : publicKeyFromExpandedNoble(this.#expanded!.subarray(0, 32));
+          : active.ed25519PublicKeyFromScalar(this.#expanded!.subarray(0, 32));
     }
     return this.#publicKey;
   }
@@ -481,8 +529,7 @@ export class Ed25519SecretKey {
 
   sign(message: Uint8Array): Uint8Array {
     if (this.#seed !== undefined) return active.ed25519SignWithSeed(this.#seed, this.publicKey, this.#cache, message);
-    const expanded = this.#expanded!;
-    return signExpandedNoble(bytesToNumberLE(expanded.subarray(0, 32)), expanded.subarray(32), this.publicKey, message);
+    return active.ed25519SignExpanded(this.#expanded!, this.publicKey, this.#cache, message);
   }
 
   /** A copy of the seed, or undefined for a libolm expanded key. */

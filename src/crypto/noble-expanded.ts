@@ -1,6 +1,6 @@
 /**
- * Ed25519 from libolm's 64-byte expanded secret key (clamped scalar ‖ prefix). There is no seed,
- * so node:crypto cannot import it; both backends sign such keys here, with noble's arithmetic.
+ * Ed25519 from libolm's 64-byte expanded secret key (clamped scalar ‖ prefix) on the noble
+ * backend, with noble's arithmetic. (The node backend has its own, in ed25519-expanded-node.ts.)
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
@@ -24,7 +24,7 @@ export function signExpandedNoble(
   return signature;
 }
 
-/** Public key of libolm's expanded Ed25519 secret (first 32 bytes: the clamped scalar). */
+/** Public key of an Ed25519 secret scalar (libolm's expanded key's first 32 bytes). */
 export function publicKeyFromExpandedNoble(scalarBytes: Uint8Array): Uint8Array {
   const { Point } = ed25519;
   const a = Point.Fn.create(bytesToNumberLE(scalarBytes));

@@ -8,9 +8,10 @@ import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
+import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
-import { bytesToNumberLE, concat, signExpandedNoble } from './noble-expanded.js';
+import { bytesToNumberLE, concat, publicKeyFromExpandedNoble, signExpandedNoble } from './noble-expanded.js';
 import { checkPkcs7 } from './padding.js';
 import { hmacSha256, sha256 } from './sha256.js';
 
@@ -18,6 +19,25 @@ interface Ed25519Expanded {
   readonly kind: 'noble-ed25519';
   readonly scalar: bigint;
   readonly prefix: Uint8Array;
+}
+
+interface Ed25519ExpandedKey {
+  readonly kind: 'noble-expanded';
+  readonly scalar: bigint;
+  /** A view of the key's own prefix bytes, so wiping the key wipes it. */
+  readonly prefix: Uint8Array;
+}
+
+function expandedKey(expanded: Uint8Array, cache: KeyCache): Ed25519ExpandedKey {
+  const cached = cache.handle as Ed25519ExpandedKey | undefined;
+  if (cached?.kind === 'noble-expanded') return cached;
+  const handle: Ed25519ExpandedKey = {
+    kind: 'noble-expanded',
+    scalar: bytesToNumberLE(expanded.subarray(0, 32)),
+    prefix: expanded.subarray(32, 64),
+  };
+  cache.handle = handle;
+  return handle;
 }
 
 function expandedSeed(seed: Uint8Array, cache: KeyCache): Ed25519Expanded {
@@ -39,6 +59,16 @@ export const nobleBackend: CryptoBackend = {
   hkdfSha512: (ikm, salt, info, length) => hkdf(sha512, ikm, salt, info, length),
   pbkdf2HmacSha512: (password, salt, iterations, length) =>
     pbkdf2(sha512, password, salt, { c: iterations, dkLen: length }),
+  scrypt: (password, salt, { N, r, p }, length, onProgress) =>
+    // maxmem: noble's own budget formula (128·r·(N + p + 1) bytes), so the caller's bounds decide.
+    scryptAsync(password, salt, {
+      N,
+      r,
+      p,
+      dkLen: length,
+      maxmem: 128 * r * (N + p + 2),
+      ...(onProgress === undefined ? {} : { onProgress }),
+    }),
 
   aes256CbcEncrypt: (key, iv, plaintext) => cbc(key, iv).encrypt(plaintext),
   aes256CbcDecrypt(key, iv, ciphertext) {
@@ -78,6 +108,11 @@ export const nobleBackend: CryptoBackend = {
   },
   ed25519SignWithSeed(seed, publicKey, cache, message) {
     const { scalar, prefix } = expandedSeed(seed, cache);
+    return signExpandedNoble(scalar, prefix, publicKey, message);
+  },
+  ed25519PublicKeyFromScalar: (scalar) => publicKeyFromExpandedNoble(scalar),
+  ed25519SignExpanded(expanded, publicKey, cache, message) {
+    const { scalar, prefix } = expandedKey(expanded, cache);
     return signExpandedNoble(scalar, prefix, publicKey, message);
   },
   ed25519Verify(publicKey, _cache, message, signature) {

@@ -15,10 +15,12 @@ import {
   hkdfSync,
   type KeyObject,
   pbkdf2Sync,
+  scrypt,
   sign,
   verify,
 } from 'node:crypto';
 import type { CryptoBackend, KeyCache } from './backend.js';
+import { ed25519PublicKeyFromScalarNode, ed25519SignExpandedNode } from './ed25519-expanded-node.js';
 import { checkPkcs7 } from './padding.js';
 import { hmacSha256 as jsHmacSha256, sha256 as jsSha256 } from './sha256.js';
 
@@ -115,6 +117,29 @@ export const nodeBackend: CryptoBackend = {
   pbkdf2HmacSha512: (password, salt, iterations, length) =>
     copy(pbkdf2Sync(password, salt, iterations, length, 'sha512')),
 
+  scrypt(password, salt, { N, r, p }, length, onProgress) {
+    return new Promise((resolve, reject) => {
+      onProgress?.(0);
+      // maxmem above OpenSSL's need (128·N·r plus 128·r·p), so that the caller's bounds decide.
+      scrypt(password, salt, length, { N, r, p, maxmem: 128 * r * (N + p + 2) + 1024 * 1024 }, (error, key) => {
+        if (error !== null) {
+          reject(error);
+          return;
+        }
+        const out = new Uint8Array(key);
+        key.fill(0);
+        try {
+          onProgress?.(1);
+        } catch (progressError) {
+          out.fill(0);
+          reject(progressError);
+          return;
+        }
+        resolve(out);
+      });
+    });
+  },
+
   aes256CbcEncrypt(key, iv, plaintext) {
     // PKCS#7 padding done here so that one update() call suffices: skipping final() saves ~1 µs
     // per message, which matters on the Olm/Megolm hot path.
@@ -171,6 +196,8 @@ export const nodeBackend: CryptoBackend = {
   ed25519PublicKeyFromSeed: (seed, cache) => publicKeyOf(privateKey('Ed25519', seed, cache)),
   ed25519SignWithSeed: (seed, _publicKey, cache, message) =>
     copy(sign(null, message, privateKey('Ed25519', seed, cache))),
+  ed25519PublicKeyFromScalar: ed25519PublicKeyFromScalarNode,
+  ed25519SignExpanded: ed25519SignExpandedNode,
   ed25519Verify(publicKey, cache, message, signature) {
     let key = cachedKey(cache);
     try {

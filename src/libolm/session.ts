@@ -14,13 +14,13 @@
  * Chain indices are the index of the next message, as in triturus. libolm keeps 40 skipped keys
  * for the whole session, each tagged with its chain's ratchet key; triturus keeps 40 per chain.
  */
-import { randomBytes, X25519SecretKey } from '../crypto/index.js';
+import { X25519SecretKey } from '../crypto/index.js';
 import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
 import { invalidArgument, PickleError, TriturusError } from '../errors.js';
 import { Curve25519PublicKey } from '../keys.js';
 import { SessionConfig } from '../olm/config.js';
 import { MAX_RECEIVER_CHAINS, Session } from '../olm/session.js';
-import { openPickle, PickleKind, parsePickleBody } from '../pickle.js';
+import { parsePickleBody } from '../pickle.js';
 import { type LibolmPickleKey, openLibolmPickle, sealLibolmPickle } from './container.js';
 
 /** The session pickle version libolm 3.2 writes (and `sessionToLibolmPickle` writes). */
@@ -233,67 +233,19 @@ export function sessionFromLibolmPickle(pickle: string, key: LibolmPickleKey): S
 // ---------------------------------------------------------------------------------------------
 // Export
 
-// The session's state is read back from triturus's own pickle body (src/olm/session.ts, schema 1),
-// as Session has no accessor for its chains. Any other schema is refused rather than guessed.
-const TRITURUS_SESSION_SCHEMA = 1;
-
+/** The session's state, as copies (wiped by the caller). Its record of given-up keys has no libolm form. */
 function partsOfSession(session: Session): SessionParts {
-  const pickleKey = randomBytes(32);
-  let body: Uint8Array;
-  try {
-    body = openPickle(PickleKind.olmSession, session.pickle(pickleKey), pickleKey);
-  } finally {
-    pickleKey.fill(0);
-  }
-  const parts: Partial<SessionParts> = {};
-  try {
-    const r = new ByteReader(body);
-    const schema = r.u8();
-    if (schema !== TRITURUS_SESSION_SCHEMA) {
-      throw new TriturusError('UNSUPPORTED', 'this session state cannot be exported to libolm by this version', {
-        actual: schema,
-      });
-    }
-    const configVersion = r.u8();
-    const receivedMessage = r.bool();
-    const identityKey = r.raw(32);
-    const baseKey = r.raw(32);
-    const oneTimeKey = r.raw(32);
-    parts.rootKey = r.raw(32);
-    if (r.bool()) {
-      const secret = r.raw(32);
-      const ratchetKey = X25519SecretKey.fromParts(secret, r.raw(32));
-      secret.fill(0);
-      parts.sender = { ratchetKey, chainKey: r.raw(32), index: 0 };
-      parts.sender.index = r.u32();
-    }
-    const receivers: ReceiverParts[] = [];
-    parts.receivers = receivers;
-    const receiverCount = r.u8();
-    for (let i = 0; i < receiverCount; i++) {
-      const chain: ReceiverParts = { ratchetKey: r.raw(32), chainKey: r.raw(32), index: 0, skipped: [] };
-      receivers.push(chain);
-      chain.index = r.u32();
-      const skippedCount = r.u8();
-      for (let j = 0; j < skippedCount; j++) chain.skipped.push({ index: r.u32(), messageKey: r.raw(32) });
-    }
-    r.end();
-    return {
-      configVersion,
-      receivedMessage,
-      identityKey,
-      baseKey,
-      oneTimeKey,
-      rootKey: parts.rootKey,
-      sender: parts.sender,
-      receivers,
-    };
-  } catch (error) {
-    wipeParts(parts);
-    throw error;
-  } finally {
-    body.fill(0);
-  }
+  const { init, sender, receivers } = session.toParts();
+  return {
+    configVersion: init.config.version,
+    receivedMessage: init.receivedMessage,
+    identityKey: init.sessionKeys.identityKey.toBytes(),
+    baseKey: init.sessionKeys.baseKey.toBytes(),
+    oneTimeKey: init.sessionKeys.oneTimeKey.toBytes(),
+    rootKey: init.rootKey,
+    sender,
+    receivers,
+  };
 }
 
 function notLossless(message: string, details: { actual?: number; expected?: number } = {}): TriturusError {
@@ -306,6 +258,8 @@ function notLossless(message: string, details: { actual?: number; expected?: num
  *
  * Throws TriturusError UNSUPPORTED, changing nothing, when libolm cannot hold the session: a
  * version-2 session (libolm speaks only version 1), or more than 40 skipped message keys in total.
+ * The session's record of given-up message keys (which tells a lost message from a replay) has no
+ * libolm form and is left out, as any libolm pickle's history is unknown on import.
  */
 export function sessionToLibolmPickle(session: Session, key: LibolmPickleKey): string {
   if (!(session instanceof Session)) throw invalidArgument('expected a Session');

@@ -1,10 +1,12 @@
 export {
   Account,
+  type AccountKeys,
   type IdentityKeys,
   type InboundCreationResult,
   MAX_ONE_TIME_KEYS,
   MAX_PUBLISHED_ONE_TIME_KEYS,
   type OneTimeKeyGenerationResult,
+  type RawCurve25519Key,
 } from './account.js';
 export { SessionConfig } from './config.js';
 export { Message, type OlmMessage, olmMessageFromParts, PreKeyMessage } from './messages.js';

@@ -4,6 +4,18 @@
  * Strong exception safety: `decrypt` works on copies of the chain it needs and commits the new
  * root key, chains and skipped keys only after the MAC verified and the plaintext decrypted.
  * A failed call leaves the session exactly as it was.
+ *
+ * A message whose key is gone is refused in one of two ways: MESSAGE_KEY_MISSING when it was
+ * already decrypted (a replay or duplicate), MESSAGE_KEY_NOT_KEPT when its key was given up without
+ * the message being decrypted (skipped past in a gap larger than the skipped-key window, evicted from
+ * that window, or its receiving chain dropped beyond the limit of 5). Each receiving chain remembers
+ * the indices it gave up as a few ranges (index-ranges.ts), and the session remembers the last
+ * MAX_DROPPED_CHAINS chains it dropped. Both records are bounded; where a bound forces a merge the
+ * ambiguity falls on NOT_KEPT for a chain's oldest indices, and a chain dropped longer ago than the
+ * record reaches is unknown again. History from before these records (a pickle of schema 1, a libolm
+ * pickle) is unknown: an index below a chain's position without a kept key counts as decrypted
+ * (MESSAGE_KEY_MISSING), as it did before. Neither code is authenticated: message headers carry no
+ * MAC that can be checked once the key is gone, so both only classify what the header claims.
  */
 
 import { aes256CbcDecrypt, aes256CbcEncrypt, constantTimeEqual, sha256, X25519SecretKey } from '../crypto/index.js';
@@ -16,6 +28,7 @@ import { redactInspect } from '../inspect.js';
 import { Curve25519PublicKey, curve25519Bytes } from '../keys.js';
 import { openPickle, PickleKind, parsePickleBody, sealPickle } from '../pickle.js';
 import { SessionConfig } from './config.js';
+import { type IndexRanges, inRanges, MAX_INDEX_RANGES, NO_RANGES, rangesAreValid, withRange } from './index-ranges.js';
 import { Message, type OlmMessage, PreKeyMessage } from './messages.js';
 import { advanceRoot, deriveMessageKeys, stepChain } from './ratchet.js';
 
@@ -23,8 +36,14 @@ import { advanceRoot, deriveMessageKeys, stepChain } from './ratchet.js';
 export const MAX_MESSAGE_GAP = 2000;
 export const MAX_SKIPPED_KEYS_PER_CHAIN = 40;
 export const MAX_RECEIVER_CHAINS = 5;
+/** How many dropped receiving chains a session remembers (ratchet key, position, keys given up). */
+export const MAX_DROPPED_CHAINS = 8;
+/** How many ranges of given-up indices a chain's record keeps (see index-ranges.ts). */
+export const MAX_LOST_RANGES_PER_CHAIN: number = MAX_INDEX_RANGES;
 
-const PICKLE_SCHEMA = 1;
+/** 1: before the records of given-up keys (still read); 2: with them. */
+const PICKLE_SCHEMA = 2;
+const PICKLE_SCHEMA_WITHOUT_HISTORY = 1;
 const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
 
 interface SenderChain {
@@ -45,6 +64,17 @@ interface ReceiverChain {
   chainKey: Uint8Array;
   index: number;
   skipped: SkippedKey[];
+  /** Indices below `index` whose keys were given up without the message being decrypted. */
+  lost: IndexRanges;
+}
+
+/** What is left of a receiving chain once dropped: public data only. */
+interface DroppedChain {
+  readonly ratchetKey: Uint8Array;
+  /** The chain's position when dropped: no message from here on was decrypted. */
+  readonly nextIndex: number;
+  /** Indices below `nextIndex` not decrypted (given up, or still held as skipped keys when dropped). */
+  readonly lost: IndexRanges;
 }
 
 /** The three public keys that identify a session: Alice's identity and base key, Bob's one-time key. */
@@ -86,6 +116,8 @@ export class Session {
   #rootKey: Uint8Array;
   #sender: SenderChain | undefined;
   #receivers: ReceiverChain[];
+  /** Oldest first, at most MAX_DROPPED_CHAINS. */
+  #dropped: DroppedChain[] = [];
   #freed = false;
   #receivedMessage: boolean;
 
@@ -94,7 +126,7 @@ export class Session {
     this.#sessionKeys = init.sessionKeys;
     this.#rootKey = init.rootKey;
     this.#sender = init.sender === undefined ? undefined : { ...init.sender };
-    this.#receivers = init.receiver === undefined ? [] : [{ ...init.receiver, skipped: [] }];
+    this.#receivers = init.receiver === undefined ? [] : [{ ...init.receiver, skipped: [], lost: NO_RANGES }];
     this.#receivedMessage = init.receivedMessage;
   }
 
@@ -240,7 +272,24 @@ export class Session {
       chainKey = chain.chainKey.slice();
       start = chain.index;
     } else {
+      const dropped = this.#dropped.find((d) => bytesEqual(d.ratchetKey, theirRatchetKey));
+      if (dropped !== undefined) {
+        if (index >= dropped.nextIndex || inRanges(dropped.lost, index)) {
+          throw new DecryptionError(
+            'MESSAGE_KEY_NOT_KEPT',
+            'no key for this message was kept: its receiving chain was dropped (5 newer chains arrived), and it is not known to have been decrypted',
+            { messageIndex: index },
+          );
+        }
+        throw new DecryptionError(
+          'MESSAGE_KEY_MISSING',
+          'this message was already decrypted (its receiving chain has since been dropped)',
+          { messageIndex: index },
+        );
+      }
       if (this.#sender === undefined) {
+        // Not a chain of this session that it remembers, and nothing to ratchet from. No messageIndex:
+        // this says nothing about whether the message was decrypted (it may be another session's).
         throw new DecryptionError(
           'MESSAGE_KEY_MISSING',
           'the message uses an unknown ratchet key and this session has no sending chain to ratchet from',
@@ -290,11 +339,12 @@ export class Session {
     } finally {
       messageKey.fill(0);
     }
-    // Success: commit.
+    // Success: commit. Keys stepped past without being kept: [start, keepFrom).
     if (chain !== undefined) {
       chain.chainKey.fill(0);
       chain.chainKey = chainKey;
       chain.index = index + 1;
+      chain.lost = withRange(chain.lost, start, keepFrom);
       if (skipped.length > 0) {
         chain.skipped.push(...skipped);
         trimSkipped(chain);
@@ -302,10 +352,16 @@ export class Session {
     } else {
       this.#rootKey.fill(0);
       this.#rootKey = rootKey!;
-      const fresh: ReceiverChain = { ratchetKey: theirRatchetKey.slice(), chainKey, index: index + 1, skipped };
+      const fresh: ReceiverChain = {
+        ratchetKey: theirRatchetKey.slice(),
+        chainKey,
+        index: index + 1,
+        skipped,
+        lost: withRange(NO_RANGES, 0, keepFrom),
+      };
       trimSkipped(fresh);
       this.#receivers.push(fresh);
-      while (this.#receivers.length > MAX_RECEIVER_CHAINS) wipeReceiver(this.#receivers.shift()!);
+      while (this.#receivers.length > MAX_RECEIVER_CHAINS) this.#drop(this.#receivers.shift()!);
       // The next encrypt ratchets with a new key of ours.
       this.#sender?.ratchetKey.wipe();
       this.#sender?.chainKey.fill(0);
@@ -315,6 +371,16 @@ export class Session {
     return plaintext;
   }
 
+  /** Forgets a receiving chain's secrets, remembering what tells its lost messages from replays. */
+  #drop(chain: ReceiverChain): void {
+    let lost = chain.lost;
+    for (const s of chain.skipped) lost = withRange(lost, s.index, s.index + 1);
+    this.#dropped.push({ ratchetKey: chain.ratchetKey, nextIndex: chain.index, lost });
+    // Beyond the bound the oldest record goes: a message of that chain is then of an unknown chain.
+    while (this.#dropped.length > MAX_DROPPED_CHAINS) this.#dropped.shift();
+    wipeReceiver(chain);
+  }
+
   #decryptSkipped(
     chain: ReceiverChain,
     inner: Message,
@@ -322,11 +388,16 @@ export class Session {
   ): Uint8Array {
     const position = chain.skipped.findIndex((s) => s.index === inner.chainIndex);
     if (position < 0) {
-      throw new DecryptionError(
-        'MESSAGE_KEY_MISSING',
-        'no key for this message: it was already decrypted, or is too old to be kept',
-        { messageIndex: inner.chainIndex },
-      );
+      if (inRanges(chain.lost, inner.chainIndex)) {
+        throw new DecryptionError(
+          'MESSAGE_KEY_NOT_KEPT',
+          'no key for this message was kept (it was skipped past in a large gap or fell out of the skipped-key window), and it is not known to have been decrypted',
+          { messageIndex: inner.chainIndex },
+        );
+      }
+      throw new DecryptionError('MESSAGE_KEY_MISSING', 'this message was already decrypted', {
+        messageIndex: inner.chainIndex,
+      });
     }
     const plaintext = openWithKey(inner, chain.skipped[position]!.messageKey, this.#config.macLength);
     check?.(plaintext);
@@ -350,8 +421,9 @@ export class Session {
   }
 
   #serialize(): Uint8Array {
-    let size = 1 + 1 + 1 + 32 * 4 + 1 + 100 + 1;
-    for (const r of this.#receivers) size += 32 * 2 + 5 + r.skipped.length * 36;
+    let size = 1 + 1 + 1 + 32 * 4 + 1 + 100 + 1 + 1;
+    for (const r of this.#receivers) size += 32 * 2 + 6 + r.skipped.length * 36 + r.lost.length * 4;
+    for (const d of this.#dropped) size += 32 + 5 + d.lost.length * 4;
     const w = new ByteWriter(size);
     const k = this.#sessionKeys;
     w.u8(PICKLE_SCHEMA).u8(this.#config.version).bool(this.#receivedMessage);
@@ -368,13 +440,19 @@ export class Session {
     for (const r of this.#receivers) {
       w.raw(r.ratchetKey).raw(r.chainKey).u32(r.index).u8(r.skipped.length);
       for (const s of r.skipped) w.u32(s.index).raw(s.messageKey);
+      writeRanges(w, r.lost);
+    }
+    w.u8(this.#dropped.length);
+    for (const d of this.#dropped) {
+      w.raw(d.ratchetKey).u32(d.nextIndex);
+      writeRanges(w, d.lost);
     }
     return w.finish();
   }
 
   static #deserialize(r: ByteReader): Session {
     const schema = r.u8();
-    if (schema !== PICKLE_SCHEMA) {
+    if (schema !== PICKLE_SCHEMA && schema !== PICKLE_SCHEMA_WITHOUT_HISTORY) {
       throw new PickleError('PICKLE_UNSUPPORTED_VERSION', 'unknown Olm session pickle schema', { actual: schema });
     }
     const config = SessionConfig.fromVersion(r.u8());
@@ -396,16 +474,35 @@ export class Session {
     if (receiverCount > MAX_RECEIVER_CHAINS) throw new PickleError('PICKLE_INVALID', 'too many receiver chains');
     const receivers: ReceiverChain[] = [];
     for (let i = 0; i < receiverCount; i++) {
-      const chain: ReceiverChain = { ratchetKey: r.raw(32), chainKey: r.raw(32), index: r.u32(), skipped: [] };
+      const chain: ReceiverChain = {
+        ratchetKey: r.raw(32),
+        chainKey: r.raw(32),
+        index: r.u32(),
+        skipped: [],
+        lost: NO_RANGES,
+      };
       const skippedCount = r.u8();
       if (skippedCount > MAX_SKIPPED_KEYS_PER_CHAIN) throw new PickleError('PICKLE_INVALID', 'too many skipped keys');
       for (let j = 0; j < skippedCount; j++) chain.skipped.push({ index: r.u32(), messageKey: r.raw(32) });
+      // Schema 1 kept no record of given-up keys: this chain's history is unknown (see the file comment).
+      if (schema !== PICKLE_SCHEMA_WITHOUT_HISTORY) chain.lost = readRanges(r, chain.index);
       receivers.push(chain);
+    }
+    const dropped: DroppedChain[] = [];
+    if (schema !== PICKLE_SCHEMA_WITHOUT_HISTORY) {
+      const droppedCount = r.u8();
+      if (droppedCount > MAX_DROPPED_CHAINS) throw new PickleError('PICKLE_INVALID', 'too many dropped chains');
+      for (let i = 0; i < droppedCount; i++) {
+        const ratchetKey = r.raw(32);
+        const nextIndex = r.u32();
+        dropped.push({ ratchetKey, nextIndex, lost: readRanges(r, nextIndex) });
+      }
     }
     r.end();
     const session = new Session({ config, sessionKeys, rootKey, receivedMessage });
     session.#sender = sender;
     session.#receivers = receivers;
+    session.#dropped = dropped;
     return session;
   }
 
@@ -417,7 +514,8 @@ export class Session {
   ): Session {
     const session = new Session(init);
     session.#sender = sender;
-    session.#receivers = receivers.slice(-MAX_RECEIVER_CHAINS);
+    // Imported history is unknown (no record of given-up keys), except for what is trimmed here.
+    session.#receivers = receivers.slice(-MAX_RECEIVER_CHAINS).map((c) => ({ ...c, lost: NO_RANGES }));
     for (const chain of session.#receivers) trimSkipped(chain);
     return session;
   }
@@ -462,6 +560,7 @@ export class Session {
     this.#sender?.chainKey.fill(0);
     for (const r of this.#receivers) wipeReceiver(r);
     this.#receivers = [];
+    this.#dropped = [];
     this.#sender = undefined;
   }
 
@@ -480,8 +579,28 @@ export class Session {
   }
 }
 
+/** Evicts the oldest skipped keys beyond the window, recording their indices as given up. */
 function trimSkipped(chain: ReceiverChain): void {
-  while (chain.skipped.length > MAX_SKIPPED_KEYS_PER_CHAIN) chain.skipped.shift()!.messageKey.fill(0);
+  while (chain.skipped.length > MAX_SKIPPED_KEYS_PER_CHAIN) {
+    const evicted = chain.skipped.shift()!;
+    evicted.messageKey.fill(0);
+    chain.lost = withRange(chain.lost, evicted.index, evicted.index + 1);
+  }
+}
+
+function writeRanges(w: ByteWriter, ranges: IndexRanges): void {
+  w.u8(ranges.length / 2);
+  for (const n of ranges) w.u32(n);
+}
+
+/** Ranges from a pickle, checked: sorted, disjoint, non-touching, bounded, all below `limit`. */
+function readRanges(r: ByteReader, limit: number): IndexRanges {
+  const count = r.u8();
+  if (count > MAX_INDEX_RANGES) throw new PickleError('PICKLE_INVALID', 'too many index ranges');
+  const ranges: number[] = [];
+  for (let i = 0; i < 2 * count; i++) ranges.push(r.u32());
+  if (!rangesAreValid(ranges, limit)) throw new PickleError('PICKLE_INVALID', 'malformed index ranges');
+  return ranges;
 }
 
 function wipeReceiver(chain: ReceiverChain): void {

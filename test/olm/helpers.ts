@@ -236,6 +236,14 @@ export interface ReceiverChainBody {
   readonly chainKey: Uint8Array;
   readonly index: number;
   readonly skipped: { index: number; messageKey: Uint8Array }[];
+  /** Schema 2: indices given up, as [from, to) pairs. */
+  readonly lost: [number, number][];
+}
+
+export interface DroppedChainBody {
+  readonly ratchetKey: Uint8Array;
+  readonly nextIndex: number;
+  readonly lost: [number, number][];
 }
 
 export interface SessionBody {
@@ -248,9 +256,11 @@ export interface SessionBody {
   readonly rootKey: Uint8Array;
   readonly sender: { secret: Uint8Array; publicKey: Uint8Array; chainKey: Uint8Array; index: number } | undefined;
   readonly receivers: ReceiverChainBody[];
+  /** Schema 2: the dropped chains remembered, oldest first. */
+  readonly dropped: DroppedChainBody[];
 }
 
-/** Parses an Olm session pickle body (layout in Session#serialize). */
+/** Parses an Olm session pickle body (layout in Session#serialize), schema 1 or 2. */
 export function parseSessionBody(body: Uint8Array): SessionBody {
   const r = new Reader(body);
   const schema = r.u8();
@@ -263,6 +273,7 @@ export function parseSessionBody(body: Uint8Array): SessionBody {
   const sender = r.bool()
     ? { secret: r.raw(32), publicKey: r.raw(32), chainKey: r.raw(32), index: r.u32() }
     : undefined;
+  const ranges = (): [number, number][] => Array.from({ length: r.u8() }, () => [r.u32(), r.u32()] as [number, number]);
   const receivers: ReceiverChainBody[] = [];
   const count = r.u8();
   for (let i = 0; i < count; i++) {
@@ -272,10 +283,15 @@ export function parseSessionBody(body: Uint8Array): SessionBody {
     const skipped: { index: number; messageKey: Uint8Array }[] = [];
     const n = r.u8();
     for (let j = 0; j < n; j++) skipped.push({ index: r.u32(), messageKey: r.raw(32) });
-    receivers.push({ ratchetKey, chainKey, index, skipped });
+    receivers.push({ ratchetKey, chainKey, index, skipped, lost: schema >= 2 ? ranges() : [] });
+  }
+  const dropped: DroppedChainBody[] = [];
+  if (schema >= 2) {
+    const n = r.u8();
+    for (let i = 0; i < n; i++) dropped.push({ ratchetKey: r.raw(32), nextIndex: r.u32(), lost: ranges() });
   }
   r.end();
-  return { schema, version, receivedMessage, identityKey, baseKey, oneTimeKey, rootKey, sender, receivers };
+  return { schema, version, receivedMessage, identityKey, baseKey, oneTimeKey, rootKey, sender, receivers, dropped };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,8 +5,11 @@
  *    and duplication, bursts past the gap limit and pickle restarts, checked step by step against
  *    a small model of the limits (a message decrypts iff not yet decrypted, its chain is among the
  *    receiver's 5 newest, its key is within the 40 newest skipped keys, and the gap is at most
- *    2000). Every failure must carry the predicted code and leave the session unchanged, and both
- *    sessions must still talk at the end.
+ *    2000). Every failure must carry the predicted code and message index and leave the session
+ *    unchanged, and both sessions must still talk at the end. The model tells a replay
+ *    (MESSAGE_KEY_MISSING) from a lost message (MESSAGE_KEY_NOT_KEPT) from its own record of what
+ *    was decrypted and which keys were given up, with the documented bounds: at most 16 ranges of
+ *    given-up indices per chain (the lowest two merge, gap included) and 8 dropped chains remembered.
  * 2. Decoders fed arbitrary bytes throw only TriturusError.
  * 3. Pickle round trips at random points give identical bodies.
  * 4. A failed decrypt (tampered, duplicate, too far ahead, wrong version) leaves the session unchanged.
@@ -19,7 +22,14 @@ import { DecryptionError, PickleError, TriturusError } from '../../src/errors.js
 import { Account } from '../../src/olm/account.js';
 import { SessionConfig } from '../../src/olm/config.js';
 import { Message, type OlmMessage, olmMessageFromParts, PreKeyMessage } from '../../src/olm/messages.js';
-import { MAX_MESSAGE_GAP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN, Session } from '../../src/olm/session.js';
+import {
+  MAX_DROPPED_CHAINS,
+  MAX_LOST_RANGES_PER_CHAIN,
+  MAX_MESSAGE_GAP,
+  MAX_RECEIVER_CHAINS,
+  MAX_SKIPPED_KEYS_PER_CHAIN,
+  Session,
+} from '../../src/olm/session.js';
 import {
   accountBody,
   forgeNextMessage,
@@ -126,6 +136,34 @@ interface ChainModel {
   next: number;
   /** Indices whose keys are kept, ascending. */
   skipped: number[];
+  /** Indices whose keys were given up (plus what bound-forced merges added). */
+  lost: Set<number>;
+}
+
+interface DroppedModel {
+  readonly id: number;
+  readonly next: number;
+  readonly lost: Set<number>;
+}
+
+/** Maximal runs of consecutive indices, ascending, as [from, to). */
+function runsOf(indices: Set<number>): [number, number][] {
+  const sorted = [...indices].sort((a, b) => a - b);
+  const runs: [number, number][] = [];
+  for (const i of sorted) {
+    const last = runs.at(-1);
+    if (last !== undefined && last[1] === i) last[1] = i + 1;
+    else runs.push([i, i + 1]);
+  }
+  return runs;
+}
+
+/** Adds [from, to) to a set of given-up indices; over the bound, the two lowest runs merge with their gap. */
+function addLost(lost: Set<number>, from: number, to: number): void {
+  for (let i = from; i < to; i++) lost.add(i);
+  for (let runs = runsOf(lost); runs.length > MAX_LOST_RANGES_PER_CHAIN; runs = runsOf(lost)) {
+    for (let i = runs[0]![1]; i < runs[1]![0]; i++) lost.add(i);
+  }
 }
 
 class PartyModel {
@@ -136,10 +174,24 @@ class PartyModel {
   chains: ChainModel[] = [];
   /** Every chain this party ever received on (evicted ones included). */
   readonly seen = new Set<number>();
+  /** The dropped chains the session remembers, oldest first. */
+  dropped: DroppedModel[] = [];
+  /** `chain:index` of every message this party decrypted. */
+  readonly decrypted = new Set<string>();
   received = false;
 }
 
-type Prediction = { ok: true } | { ok: false; code: string };
+type Prediction = { ok: true } | { ok: false; code: string; messageIndex?: number };
+
+function replayOrLost(model: PartyModel, m: Sent, lost: boolean): Prediction {
+  // (A given-up index may also have been decrypted: bound-forced merges count gaps as given up.)
+  if (lost) {
+    return { ok: false, code: 'MESSAGE_KEY_NOT_KEPT', messageIndex: m.index };
+  }
+  // Not given up and not kept: the model must have decrypted it.
+  expect(model.decrypted.has(`${m.chain}:${m.index}`), `model: ${m.chain}:${m.index} was decrypted`).toBe(true);
+  return { ok: false, code: 'MESSAGE_KEY_MISSING', messageIndex: m.index };
+}
 
 function predict(model: PartyModel, m: Sent): Prediction {
   const chain = model.chains.find((c) => c.id === m.chain);
@@ -147,11 +199,15 @@ function predict(model: PartyModel, m: Sent): Prediction {
     if (m.index >= chain.next) {
       return m.index - chain.next <= MAX_MESSAGE_GAP ? { ok: true } : { ok: false, code: 'MESSAGE_GAP_TOO_LARGE' };
     }
-    return chain.skipped.includes(m.index) ? { ok: true } : { ok: false, code: 'MESSAGE_KEY_MISSING' };
+    if (chain.skipped.includes(m.index)) return { ok: true };
+    return replayOrLost(model, m, chain.lost.has(m.index));
   }
+  const dropped = model.dropped.find((d) => d.id === m.chain);
+  if (dropped !== undefined) return replayOrLost(model, m, m.index >= dropped.next || dropped.lost.has(m.index));
   if (model.seen.has(m.chain)) {
-    // An evicted chain looks new: without a sending chain there is nothing to ratchet from;
-    // with one, the ratchet gives the wrong keys.
+    // A chain dropped too long ago to be remembered looks new: without a sending chain there is
+    // nothing to ratchet from (and no index: nothing is said about a replay); with one, the ratchet
+    // gives the wrong keys.
     if (model.sendingChain === undefined) return { ok: false, code: 'MESSAGE_KEY_MISSING' };
     return m.index > MAX_MESSAGE_GAP
       ? { ok: false, code: 'MESSAGE_GAP_TOO_LARGE' }
@@ -172,25 +228,32 @@ function range(from: number, to: number): number[] {
 
 function applyDecrypt(model: PartyModel, m: Sent): void {
   model.received = true;
+  model.decrypted.add(`${m.chain}:${m.index}`);
   const chain = model.chains.find((c) => c.id === m.chain);
   if (chain !== undefined) {
     if (m.index >= chain.next) {
-      chain.skipped = keepNewest([
-        ...chain.skipped,
-        ...range(Math.max(chain.next, m.index - MAX_SKIPPED_KEYS_PER_CHAIN), m.index),
-      ]);
+      // Stepped past without keeping, then the window's oldest keys evicted (in that order).
+      const keepFrom = Math.max(chain.next, m.index - MAX_SKIPPED_KEYS_PER_CHAIN);
+      addLost(chain.lost, chain.next, keepFrom);
+      const all = [...chain.skipped, ...range(keepFrom, m.index)];
+      chain.skipped = keepNewest(all);
+      for (const evicted of all.slice(0, all.length - chain.skipped.length)) addLost(chain.lost, evicted, evicted + 1);
       chain.next = m.index + 1;
     } else {
       chain.skipped = chain.skipped.filter((i) => i !== m.index);
     }
     return;
   }
-  model.chains.push({
-    id: m.chain,
-    next: m.index + 1,
-    skipped: range(Math.max(0, m.index - MAX_SKIPPED_KEYS_PER_CHAIN), m.index),
-  });
-  if (model.chains.length > MAX_RECEIVER_CHAINS) model.chains.shift();
+  const keepFrom = Math.max(0, m.index - MAX_SKIPPED_KEYS_PER_CHAIN);
+  const lost = new Set<number>();
+  addLost(lost, 0, keepFrom);
+  model.chains.push({ id: m.chain, next: m.index + 1, skipped: range(keepFrom, m.index), lost });
+  if (model.chains.length > MAX_RECEIVER_CHAINS) {
+    const gone = model.chains.shift()!;
+    for (const i of gone.skipped) addLost(gone.lost, i, i + 1);
+    model.dropped.push({ id: gone.id, next: gone.next, lost: gone.lost });
+    if (model.dropped.length > MAX_DROPPED_CHAINS) model.dropped.shift();
+  }
   model.seen.add(m.chain);
   model.sendingChain = undefined;
 }
@@ -204,6 +267,7 @@ class Conversation {
   readonly ratchetKeys = new Map<number, string>();
   nextChain = 0;
   failures = 0;
+  readonly codes = new Set<string>();
 
   constructor(config: SessionConfig) {
     const pair = makePair(config, 'A0');
@@ -212,8 +276,9 @@ class Conversation {
     const chain = this.nextChain++;
     this.models.A.sendingChain = chain;
     this.models.A.sendingNext = 1;
-    this.models.B.chains.push({ id: chain, next: 1, skipped: [] });
+    this.models.B.chains.push({ id: chain, next: 1, skipped: [], lost: new Set() });
     this.models.B.seen.add(chain);
+    this.models.B.decrypted.add(`${chain}:0`);
     this.models.B.received = true;
     this.ratchetKeys.set(chain, toHex(parseSessionBody(sessionBody(pair.aliceSession)).sender!.publicKey));
   }
@@ -264,8 +329,12 @@ class Conversation {
       `message ${m.id} (chain ${m.chain}, index ${m.index}) must fail with ${prediction.code}`,
     ).toBeInstanceOf(DecryptionError);
     expect(error!.code).toBe(prediction.code);
+    if (prediction.code === 'MESSAGE_KEY_MISSING' || prediction.code === 'MESSAGE_KEY_NOT_KEPT') {
+      expect(error!.details.messageIndex).toBe(prediction.messageIndex);
+    }
     expect(state(session), 'a failed decrypt changed the session').toBe(before);
     this.failures++;
+    this.codes.add(`${prediction.code}${error!.details.messageIndex === undefined ? '' : ' with index'}`);
     return false;
   }
 
@@ -335,6 +404,7 @@ describe('model-based conversations', () => {
     it(`random sends and deliveries with loss, reordering and duplication match the model (config v${config.version})`, () => {
       let failures = 0;
       let decrypted = 0;
+      const codes = new Set<string>();
       fc.assert(
         fc.property(fc.array(COMMAND, { minLength: 5, maxLength: NOBLE ? 25 : 40, size: 'max' }), (commands) => {
           const conversation = new Conversation(config);
@@ -342,12 +412,15 @@ describe('model-based conversations', () => {
           conversation.finish();
           failures += conversation.failures;
           decrypted += conversation.decrypted.size;
+          for (const code of conversation.codes) codes.add(code);
         }),
         { numRuns: runs(25, 10) },
       );
-      // The runs exercised both outcomes.
+      // The runs exercised both outcomes, and told replays from lost messages.
       expect(failures).toBeGreaterThan(0);
       expect(decrypted).toBeGreaterThan(0);
+      expect(codes).toContain('MESSAGE_KEY_MISSING with index');
+      expect(codes).toContain('MESSAGE_KEY_NOT_KEPT with index');
     });
   }
 
@@ -359,24 +432,38 @@ describe('model-based conversations', () => {
       if (!prediction.ok) codes.push(prediction.code);
       c.deliver(m);
     };
-    const a = Array.from({ length: 45 }, () => c.send('A'));
-    record(a[44]!); // skips 40+ keys
-    record(a[0]!); // too old: MESSAGE_KEY_MISSING
-    record(a[44]!); // duplicate
+    const turns = (n: number) => {
+      for (let k = 0; k < n; k++) {
+        c.deliver(c.send('B'));
+        c.deliver(c.send('A'));
+      }
+    };
+    // Chain 0, indices 1..45: Bob opens 45 (keeps 5..44, steps past 1..4), then 47 (keeps 46: 5 is evicted).
+    const a = Array.from({ length: 47 }, () => c.send('A'));
+    record(a[44]!);
+    record(a[46]!);
+    record(a[0]!); // stepped past: MESSAGE_KEY_NOT_KEPT
+    record(a[4]!); // evicted from the window: MESSAGE_KEY_NOT_KEPT
+    record(a[44]!); // duplicate: MESSAGE_KEY_MISSING
     const burst = Array.from({ length: MAX_MESSAGE_GAP + 2 }, () => c.send('A'));
     record(burst.at(-1)!); // gap
-    for (let k = 0; k < 6; k++) {
-      c.deliver(c.send('B'));
-      c.deliver(c.send('A'));
-    }
-    record(a[40]!); // evicted chain, Bob has no sending chain: MESSAGE_KEY_MISSING
+    turns(6);
+    record(a[40]!); // dropped chain, its key was still kept when dropped: MESSAGE_KEY_NOT_KEPT
+    record(a[44]!); // dropped chain, decrypted: MESSAGE_KEY_MISSING
+    record(burst.at(-1)!); // dropped chain, beyond its position: MESSAGE_KEY_NOT_KEPT
+    turns(MAX_DROPPED_CHAINS);
+    record(a[41]!); // forgotten chain, Bob has no sending chain: MESSAGE_KEY_MISSING (no index)
     c.send('B');
-    record(a[41]!); // evicted chain, Bob has a sending chain: MAC_MISMATCH
-    record(burst.at(-1)!); // evicted chain, index above 2000: MESSAGE_GAP_TOO_LARGE
+    record(a[42]!); // forgotten chain, Bob has a sending chain: MAC_MISMATCH
+    record(burst.at(-1)!); // forgotten chain, index above 2000: MESSAGE_GAP_TOO_LARGE
     expect(codes).toEqual([
-      'MESSAGE_KEY_MISSING',
+      'MESSAGE_KEY_NOT_KEPT',
+      'MESSAGE_KEY_NOT_KEPT',
       'MESSAGE_KEY_MISSING',
       'MESSAGE_GAP_TOO_LARGE',
+      'MESSAGE_KEY_NOT_KEPT',
+      'MESSAGE_KEY_MISSING',
+      'MESSAGE_KEY_NOT_KEPT',
       'MESSAGE_KEY_MISSING',
       'MAC_MISMATCH',
       'MESSAGE_GAP_TOO_LARGE',

@@ -306,7 +306,10 @@ describe('out-of-order delivery and its limits', () => {
     expect(dec(bobSession, messages[41]!)).toBe('m42');
     const chain = parseSessionBody(sessionBody(bobSession)).receivers[0]!;
     expect(chain.skipped.map((s) => s.index)).toEqual(Array.from({ length: 40 }, (_, i) => i + 2));
-    expectRefused(bobSession, messages[0]!, DecryptionError, 'MESSAGE_KEY_MISSING');
+    // Index 1 was stepped past without keeping its key: lost, not a replay.
+    expect(chain.lost).toEqual([[1, 2]]);
+    expectRefused(bobSession, messages[0]!, DecryptionError, 'MESSAGE_KEY_NOT_KEPT');
+    expectRefused(bobSession, messages[41]!, DecryptionError, 'MESSAGE_KEY_MISSING');
     for (const i of shuffle(
       Array.from({ length: 40 }, (_, k) => k + 1),
       3,
@@ -321,8 +324,11 @@ describe('out-of-order delivery and its limits', () => {
     const messages = Array.from({ length: 45 }, (_, i) => aliceSession.encrypt(`m${i + 1}`));
     expect(dec(bobSession, messages[9]!)).toBe('m10'); // skips 1..9
     expect(dec(bobSession, messages[44]!)).toBe('m45'); // skips 11..44: 43 in all, 1..3 dropped
-    for (const i of [1, 2, 3]) expectRefused(bobSession, messages[i - 1]!, DecryptionError, 'MESSAGE_KEY_MISSING');
+    // 1..3 fell out of the window: lost. 10 and 45 were decrypted: replays.
+    for (const i of [1, 2, 3]) expectRefused(bobSession, messages[i - 1]!, DecryptionError, 'MESSAGE_KEY_NOT_KEPT');
+    for (const i of [10, 45]) expectRefused(bobSession, messages[i - 1]!, DecryptionError, 'MESSAGE_KEY_MISSING');
     for (let i = 4; i <= 44; i++) if (i !== 10) expect(dec(bobSession, messages[i - 1]!)).toBe(`m${i}`);
+    for (const i of [4, 44]) expectRefused(bobSession, messages[i - 1]!, DecryptionError, 'MESSAGE_KEY_MISSING');
   });
 
   it('a duplicate is refused (MESSAGE_KEY_MISSING), unchanged: in order and out of order', () => {
@@ -347,7 +353,9 @@ describe('out-of-order delivery and its limits', () => {
     expect(dec(bobSession, messages[2000]!)).toBe('m2001'); // index 2001: gap 2000
     expect(dec(bobSession, messages[2001]!)).toBe('m2002');
     expect(dec(bobSession, messages[1999]!)).toBe('m2000');
-    expectRefused(bobSession, messages[0]!, DecryptionError, 'MESSAGE_KEY_MISSING');
+    // Index 1 was stepped past in the gap of 2000: lost; 2000 was decrypted: a replay.
+    expectRefused(bobSession, messages[0]!, DecryptionError, 'MESSAGE_KEY_NOT_KEPT');
+    expectRefused(bobSession, messages[1999]!, DecryptionError, 'MESSAGE_KEY_MISSING');
   });
 
   it(`refuses a new chain's message at an index above ${MAX_MESSAGE_GAP}, unchanged`, () => {

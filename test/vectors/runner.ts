@@ -161,7 +161,7 @@ const CODES_FOR_FLAG: Record<string, readonly string[]> = {
   IdentityKeyMismatch: ['SESSION_MISMATCH'],
   NonContributory: ['KEY_NON_CONTRIBUTORY'],
   ReplayedMessage: ['MESSAGE_KEY_MISSING'],
-  SkippedKeyEvicted: ['MESSAGE_KEY_MISSING'],
+  SkippedKeyEvicted: ['MESSAGE_KEY_NOT_KEPT'],
   BadSignature: ['SIGNATURE_INVALID'],
   TruncatedKey: ['KEY_INVALID_LENGTH', 'KEY_INVALID', 'MESSAGE_MALFORMED', 'BASE64_INVALID'],
   UnknownMessageIndex: ['UNKNOWN_MESSAGE_INDEX'],
