@@ -122,7 +122,7 @@ async function decryptParsed(
     } catch (error) {
       if (!(error instanceof TriturusError)) throw error;
       if (error.code === 'MESSAGE_KEY_MISSING' && error.details.messageIndex !== undefined) replay = true;
-      if ((error.code as string) === 'MESSAGE_KEY_NOT_KEPT') notKept = true;
+      if (error.code === 'MESSAGE_KEY_NOT_KEPT') notKept = true;
       lastError = error;
       // A pre-key message that matches a session but does not decrypt must not start a new one.
       if (message instanceof PreKeyMessage) break;
