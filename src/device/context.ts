@@ -55,6 +55,10 @@ export interface OutboundState {
   initialKey?: SessionKey;
 }
 
+function replayKey(sessionId: string, messageIndex: number): string {
+  return `${messageIndex} ${sessionId}`;
+}
+
 function lastOf<T>(items: readonly T[], match: (item: T) => boolean): T | undefined {
   for (let i = items.length - 1; i >= 0; i--) if (match(items[i]!)) return items[i];
   return undefined;
@@ -182,6 +186,8 @@ export class DeviceContext {
    * event fails and is rolled back (`stage`), the caches rebuild exactly as the earlier events left them.
    */
   staged: Batch | undefined;
+  /** Replay records read ahead for the running operation (null: known to be absent). See `prefetchReplays`. */
+  prefetchedReplays: Map<string, ReplayEntry | null> | undefined;
   busy = false;
   readonly waiting: (() => void)[] = [];
   closed = false;
@@ -340,6 +346,7 @@ export class DeviceContext {
       return result;
     } finally {
       this.staged = undefined;
+      this.prefetchedReplays = undefined;
     }
   }
 
@@ -397,7 +404,24 @@ export class DeviceContext {
 
   async loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
     const staged = this.staged?.replays.find((r) => r.sessionId === sessionId && r.messageIndex === messageIndex);
-    return staged ?? this.store.loadReplay(sessionId, messageIndex);
+    if (staged !== undefined) return staged;
+    const prefetched = this.prefetchedReplays?.get(replayKey(sessionId, messageIndex));
+    if (prefetched !== undefined) return prefetched ?? undefined;
+    return this.store.loadReplay(sessionId, messageIndex);
+  }
+
+  /**
+   * Reads the replay records of a batch of events in one store call (where the store can), so that
+   * a page of room events costs one round trip to the database, not one per event. Valid for the
+   * running operation only (`prefetchedReplays` is cleared with `staged`).
+   */
+  async prefetchReplays(keys: readonly { sessionId: string; messageIndex: number }[]): Promise<void> {
+    if (this.store.loadReplays === undefined || keys.length === 0) return;
+    const found = await this.store.loadReplays(keys);
+    const map = new Map<string, ReplayEntry | null>();
+    for (const k of keys) map.set(replayKey(k.sessionId, k.messageIndex), null);
+    for (const entry of found) map.set(replayKey(entry.sessionId, entry.messageIndex), entry);
+    this.prefetchedReplays = map;
   }
 
   async loadValue(key: string): Promise<string | undefined> {

@@ -291,14 +291,24 @@ export async function decryptRoomEvents(
   const room = roomId === undefined ? undefined : argString(roomId, 'roomId');
   return ctx.run(() =>
     ctx.withBatch(async (batch) => {
-      const results: EventResult<DecryptedRoomEvent>[] = [];
-      for (const event of events) {
-        let parsed: ParsedRoomEvent;
+      const parsedEvents: (ParsedRoomEvent | TriturusError)[] = events.map((event) => {
         try {
-          parsed = parseRoomEvent(event, room);
+          return parseRoomEvent(event, room);
         } catch (error) {
           if (!(error instanceof TriturusError)) throw error;
-          results.push({ ok: false, error });
+          return error;
+        }
+      });
+      // One read for every replay record the batch may need (the index is in the message header).
+      await ctx.prefetchReplays(
+        parsedEvents.flatMap((p) =>
+          p instanceof TriturusError ? [] : [{ sessionId: p.sessionId, messageIndex: p.message.messageIndex }],
+        ),
+      );
+      const results: EventResult<DecryptedRoomEvent>[] = [];
+      for (const parsed of parsedEvents) {
+        if (parsed instanceof TriturusError) {
+          results.push({ ok: false, error: parsed });
           continue;
         }
         results.push(

@@ -334,3 +334,18 @@ export function schemaTooNew(backend: string, found: number): StoreError {
     { expected: STORE_SCHEMA_VERSION, actual: found },
   );
 }
+
+/** `loadReplays`'s argument: an array of { sessionId, messageIndex } (STORE_INVALID otherwise). */
+export function checkReplayKeys(keys: unknown): { sessionId: string; messageIndex: number }[] {
+  if (!Array.isArray(keys)) throw new StoreError('STORE_INVALID', 'keys must be an array', { field: 'keys' });
+  return keys.map((k: unknown, i) => {
+    if (typeof k !== 'object' || k === null) {
+      throw new StoreError('STORE_INVALID', 'each key must be an object', { field: `keys[${i}]` });
+    }
+    const o = k as Record<string, unknown>;
+    return {
+      sessionId: checkString(o['sessionId'], `keys[${i}].sessionId`),
+      messageIndex: checkMessageIndex(o['messageIndex'], `keys[${i}].messageIndex`),
+    };
+  });
+}

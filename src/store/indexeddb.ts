@@ -11,6 +11,7 @@ import {
   checkHolder,
   checkInteger,
   checkMessageIndex,
+  checkReplayKeys,
   checkScope,
   checkString,
   checkToken,
@@ -33,6 +34,7 @@ import type {
   OlmSessionEntry,
   OutboundGroupSessionEntry,
   ReplayEntry,
+  ReplayKey,
   StoreChanges,
   StoredRecord,
 } from './types.js';
@@ -294,6 +296,34 @@ export class IndexedDbStore implements KeyStore {
           eventId: row.eventId,
           originServerTs: row.originServerTs,
         };
+  }
+
+  async loadReplays(keys: readonly ReplayKey[]): Promise<ReplayEntry[]> {
+    const checked = checkReplayKeys(keys);
+    // One read transaction for all of them.
+    const tx = this.#transaction(S.replays, 'readonly');
+    const store = tx.objectStore(S.replays);
+    let rows: (ReplayEntry | undefined)[];
+    try {
+      rows = (await Promise.all(checked.map((k) => request(store.get([this.scope, k.sessionId, k.messageIndex]))))) as (
+        | ReplayEntry
+        | undefined
+      )[];
+    } catch (error) {
+      throw ioError(this.backend, 'loadReplays', error);
+    }
+    return rows.flatMap((row) =>
+      row === undefined
+        ? []
+        : [
+            {
+              sessionId: row.sessionId,
+              messageIndex: row.messageIndex,
+              eventId: row.eventId,
+              originServerTs: row.originServerTs,
+            },
+          ],
+    );
   }
 
   async loadMlsGroup(groupId: string): Promise<MlsGroupEntry | undefined> {

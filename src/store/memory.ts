@@ -9,6 +9,7 @@ import {
   checkDuration,
   checkHolder,
   checkMessageIndex,
+  checkReplayKeys,
   checkScope,
   checkString,
   checkToken,
@@ -32,6 +33,7 @@ import type {
   OlmSessionEntry,
   OutboundGroupSessionEntry,
   ReplayEntry,
+  ReplayKey,
   StoreChanges,
   StoredRecord,
 } from './types.js';
@@ -141,6 +143,16 @@ export class MemoryStore implements KeyStore {
   async loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
     const data = this.#data();
     return data.replays.get(joinKey(checkString(sessionId, 'sessionId'), checkMessageIndex(messageIndex)));
+  }
+
+  async loadReplays(keys: readonly ReplayKey[]): Promise<ReplayEntry[]> {
+    const data = this.#data();
+    const found: ReplayEntry[] = [];
+    for (const k of checkReplayKeys(keys)) {
+      const entry = data.replays.get(joinKey(k.sessionId, k.messageIndex));
+      if (entry !== undefined) found.push(entry);
+    }
+    return found;
   }
 
   async loadMlsGroup(groupId: string): Promise<MlsGroupEntry | undefined> {

@@ -10,6 +10,7 @@ import {
   checkDuration,
   checkHolder,
   checkMessageIndex,
+  checkReplayKeys,
   checkScope,
   checkString,
   checkToken,
@@ -30,6 +31,7 @@ import type {
   OlmSessionEntry,
   OutboundGroupSessionEntry,
   ReplayEntry,
+  ReplayKey,
   StoreChanges,
   StoredRecord,
 } from './types.js';
@@ -303,6 +305,33 @@ export class PostgresStore implements KeyStore {
     return row === undefined
       ? undefined
       : { sessionId, messageIndex, eventId: row.event_id, originServerTs: Number(row.origin_server_ts) };
+  }
+
+  async loadReplays(keys: readonly ReplayKey[]): Promise<ReplayEntry[]> {
+    const checked = checkReplayKeys(keys);
+    if (checked.length === 0) {
+      if (this.#closed) throw closedError(this.backend);
+      return [];
+    }
+    const rows = await this.#query<{
+      session_id: string;
+      message_index: string;
+      event_id: string;
+      origin_server_ts: string;
+    }>(
+      'loadReplays',
+      `SELECT r.session_id, r.message_index, r.event_id, r.origin_server_ts FROM triturus_replays r
+         JOIN unnest($2::text[], $3::bigint[]) AS k(session_id, message_index)
+           ON r.session_id = k.session_id AND r.message_index = k.message_index
+       WHERE r.scope = $1`,
+      [this.scope, checked.map((k) => k.sessionId), checked.map((k) => k.messageIndex)],
+    );
+    return rows.map((r) => ({
+      sessionId: r.session_id,
+      messageIndex: Number(r.message_index),
+      eventId: r.event_id,
+      originServerTs: Number(r.origin_server_ts),
+    }));
   }
 
   async loadMlsGroup(groupId: string): Promise<MlsGroupEntry | undefined> {

@@ -11,6 +11,7 @@ import {
   checkDuration,
   checkHolder,
   checkMessageIndex,
+  checkReplayKeys,
   checkScope,
   checkString,
   checkToken,
@@ -33,6 +34,7 @@ import type {
   OlmSessionEntry,
   OutboundGroupSessionEntry,
   ReplayEntry,
+  ReplayKey,
   StoreChanges,
   StoredRecord,
 } from './types.js';
@@ -315,6 +317,23 @@ export class SqliteStore implements KeyStore {
           eventId: row.event_id,
           originServerTs: row.origin_server_ts,
         };
+  }
+
+  async loadReplays(keys: readonly ReplayKey[]): Promise<ReplayEntry[]> {
+    const checked = checkReplayKeys(keys);
+    return this.#read('loadReplays', () => {
+      const found: ReplayEntry[] = [];
+      const statement = this.#stmt('loadReplay');
+      for (const k of checked) {
+        const row = statement.get(this.scope, k.sessionId, k.messageIndex) as
+          | { event_id: string; origin_server_ts: number }
+          | undefined;
+        if (row !== undefined) {
+          found.push({ ...k, eventId: row.event_id, originServerTs: row.origin_server_ts });
+        }
+      }
+      return found;
+    });
   }
 
   async loadMlsGroup(groupId: string): Promise<MlsGroupEntry | undefined> {

@@ -46,6 +46,11 @@ export interface ReplayEntry {
   readonly originServerTs: number;
 }
 
+export interface ReplayKey {
+  readonly sessionId: string;
+  readonly messageIndex: number;
+}
+
 export interface MlsGroupEntry {
   readonly groupId: string;
   readonly record: StoredRecord;
@@ -109,6 +114,12 @@ export interface KeyStore {
   listInboundGroupSessions(roomId?: string): Promise<InboundGroupSessionEntry[]>;
   loadOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionEntry | undefined>;
   loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined>;
+  /**
+   * The replay records of many (session, message index) pairs in one read (the ones that exist, in
+   * no particular order). Optional: without it, callers ask `loadReplay` once per pair. The built-in
+   * stores have it, so that a batch of room events costs one round trip, not one per event.
+   */
+  loadReplays?(keys: readonly ReplayKey[]): Promise<ReplayEntry[]>;
   loadMlsGroup(groupId: string): Promise<MlsGroupEntry | undefined>;
   loadValue(key: string): Promise<string | undefined>;
 

@@ -331,6 +331,17 @@ export const conformanceCases: readonly ConformanceCase[] = [
         checkEqual(await s.loadReplay('megolm', 2 ** 32 - 1), rp(2 ** 32 - 1, '$last'), 'the largest message index');
         checkEqual(await s.loadReplay('megolm', 3), undefined, 'an unseen index');
         checkEqual(await s.loadReplay('other', 0), undefined, 'an unseen session');
+        // Many at once: the ones that exist, whatever the order asked.
+        const many = await s.loadReplays!([
+          { sessionId: 'megolm', messageIndex: 3 },
+          { sessionId: 'megolm', messageIndex: 2 },
+          { sessionId: 'other', messageIndex: 0 },
+          { sessionId: 'megolm', messageIndex: 0 },
+          { sessionId: 'megolm', messageIndex: 2 ** 32 - 1 },
+        ]);
+        const byIndex = [...many].sort((a, b) => a.messageIndex - b.messageIndex);
+        checkEqual(byIndex, [rp(0, '$first'), rp(2, '$a'), rp(2 ** 32 - 1, '$last')], 'loadReplays finds exactly those');
+        checkEqual(await s.loadReplays!([]), [], 'loadReplays of nothing');
       });
     },
   },
@@ -710,6 +721,8 @@ export const conformanceCases: readonly ConformanceCase[] = [
         ['listInboundGroupSessions', () => s.listInboundGroupSessions()],
         ['loadOutboundGroupSession', () => s.loadOutboundGroupSession('r')],
         ['loadReplay', () => s.loadReplay('s', 0)],
+        ['loadReplays', () => s.loadReplays!([{ sessionId: 's', messageIndex: 0 }])],
+        ['loadReplays of nothing', () => s.loadReplays!([])],
         ['loadMlsGroup', () => s.loadMlsGroup('g')],
         ['loadValue', () => s.loadValue('k')],
         ['commit', () => s.commit({ values: [{ key: 'k', value: 'v' }] })],
@@ -733,6 +746,9 @@ export const conformanceCases: readonly ConformanceCase[] = [
           ['fractional index', () => s.loadReplay('s', 1.5)],
           ['NaN index', () => s.loadReplay('s', Number.NaN)],
           ['index over 2^32 - 1', () => s.loadReplay('s', 2 ** 32)],
+          ['replay keys not an array', () => s.loadReplays!(any({ sessionId: 's', messageIndex: 0 }))],
+          ['replay key with a bad index', () => s.loadReplays!([{ sessionId: 's', messageIndex: -1 }])],
+          ['replay key null', () => s.loadReplays!(any([null]))],
           ['null changes', () => s.commit(any(null))],
           ['changes not an object', () => s.commit(any('account'))],
           ['list not an array', () => s.commit(any({ values: { key: 'k', value: 'v' } }))],
