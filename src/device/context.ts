@@ -55,6 +55,8 @@ export interface OutboundState {
   initialKey?: SessionKey;
 }
 
+const MAX_CACHED_VALUES = 10_000;
+
 function replayKey(sessionId: string, messageIndex: number): string {
   return `${messageIndex} ${sessionId}`;
 }
@@ -171,6 +173,11 @@ export class DeviceContext {
   readonly olm: Map<string, OlmState[]> = new Map();
   readonly inbound: Map<string, InboundState | null> = new Map();
   readonly outbound: Map<string, OutboundState | null> = new Map();
+  /**
+   * Small values as stored (known devices, settings, the outbox, requests), absent ones too: a /sync
+   * of 100 events then reads each once, not once per event. Kept in step by `commit`.
+   */
+  readonly values: Map<string, string | undefined> = new Map();
   /** Per-room settings, as stored (see room-settings.ts). */
   readonly roomSettings: Map<string, RoomSettings> = new Map();
   /**
@@ -306,6 +313,7 @@ export class DeviceContext {
 
   dropCaches(): void {
     this.account = undefined;
+    this.values.clear();
     this.olm.clear();
     this.inbound.clear();
     const generation = this.token?.generation;
@@ -325,6 +333,8 @@ export class DeviceContext {
     const token = this.token;
     const plain = changes instanceof Batch ? changes.toChanges() : changes;
     await this.store.commit(plain, token === undefined ? {} : { fence: token });
+    // Committed: the cached values follow (a failed commit drops every cache instead).
+    for (const v of plain.values ?? []) this.values.set(v.key, v.value ?? undefined);
   }
 
   /** Gives the lease back (best effort) and forgets it. */
@@ -427,7 +437,12 @@ export class DeviceContext {
   async loadValue(key: string): Promise<string | undefined> {
     const staged = this.staged && lastOf(this.staged.values, (v) => v.key === key);
     if (staged !== undefined) return staged.value ?? undefined;
-    return this.store.loadValue(key);
+    if (this.values.has(key)) return this.values.get(key);
+    const value = await this.store.loadValue(key);
+    // Bounded: lookups of keys nobody wrote (unknown senders' devices, say) must not grow it forever.
+    if (this.values.size >= MAX_CACHED_VALUES) this.values.clear();
+    this.values.set(key, value);
+    return value;
   }
 
   // -------------------------------------------------------------------------------------------
