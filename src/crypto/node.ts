@@ -19,6 +19,7 @@ import {
   verify,
 } from 'node:crypto';
 import type { CryptoBackend, KeyCache } from './backend.js';
+import { chacha20Poly1305Open as nobleChachaOpen, chacha20Poly1305Seal as nobleChachaSeal } from './noble.js';
 import { checkPkcs7 } from './padding.js';
 import { hmacSha256 as jsHmacSha256, sha256 as jsSha256 } from './sha256.js';
 
@@ -78,7 +79,23 @@ function publicKeyOf(key: KeyObject): Uint8Array {
   return fromB64url(jwk.x as string);
 }
 
+// Not every runtime's node:crypto has every cipher: Bun's has no ChaCha20-Poly1305. Probed once, on
+// first use; where it is missing the noble implementation (same bytes) takes over.
+let nodeHasChacha: boolean | undefined;
+function hasNodeChacha(): boolean {
+  if (nodeHasChacha === undefined) {
+    try {
+      createCipheriv('chacha20-poly1305', new Uint8Array(32), new Uint8Array(12), { authTagLength: 16 });
+      nodeHasChacha = true;
+    } catch {
+      nodeHasChacha = false;
+    }
+  }
+  return nodeHasChacha;
+}
+
 function chachaSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  if (!hasNodeChacha()) return nobleChachaSeal(key, nonce, plaintext, aad);
   const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
   cipher.setAAD(aad, { plaintextLength: plaintext.length });
   const body = cipher.update(plaintext);
@@ -90,6 +107,7 @@ function chachaSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, a
 }
 
 function chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
+  if (!hasNodeChacha()) return nobleChachaOpen(key, nonce, sealed, aad);
   if (sealed.length < 16) return undefined;
   const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
   decipher.setAuthTag(sealed.subarray(sealed.length - 16));
@@ -184,5 +202,23 @@ export const nodeBackend: CryptoBackend = {
     }
   },
 };
+
+// The primitives one by one, as the crypto facade imports them from `#crypto-default` (see noble.ts).
+export const sha256: CryptoBackend['sha256'] = nodeBackend.sha256;
+export const sha512: CryptoBackend['sha512'] = nodeBackend.sha512;
+export const hmacSha256: CryptoBackend['hmacSha256'] = nodeBackend.hmacSha256;
+export const hmacSha512: CryptoBackend['hmacSha512'] = nodeBackend.hmacSha512;
+export const hkdfSha512: CryptoBackend['hkdfSha512'] = nodeBackend.hkdfSha512;
+export const pbkdf2HmacSha512: CryptoBackend['pbkdf2HmacSha512'] = nodeBackend.pbkdf2HmacSha512;
+export const aes256CbcEncrypt: CryptoBackend['aes256CbcEncrypt'] = nodeBackend.aes256CbcEncrypt;
+export const aes256CbcDecrypt: CryptoBackend['aes256CbcDecrypt'] = nodeBackend.aes256CbcDecrypt;
+export const aes256Ctr: CryptoBackend['aes256Ctr'] = nodeBackend.aes256Ctr;
+export const chacha20Poly1305Seal: CryptoBackend['chacha20Poly1305Seal'] = nodeBackend.chacha20Poly1305Seal;
+export const chacha20Poly1305Open: CryptoBackend['chacha20Poly1305Open'] = nodeBackend.chacha20Poly1305Open;
+export const x25519PublicKey: CryptoBackend['x25519PublicKey'] = nodeBackend.x25519PublicKey;
+export const x25519: CryptoBackend['x25519'] = nodeBackend.x25519;
+export const ed25519PublicKeyFromSeed: CryptoBackend['ed25519PublicKeyFromSeed'] = nodeBackend.ed25519PublicKeyFromSeed;
+export const ed25519SignWithSeed: CryptoBackend['ed25519SignWithSeed'] = nodeBackend.ed25519SignWithSeed;
+export const ed25519Verify: CryptoBackend['ed25519Verify'] = nodeBackend.ed25519Verify;
 
 export default nodeBackend;
