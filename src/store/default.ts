@@ -11,9 +11,15 @@
  */
 import { StoreError } from '../errors.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
-import { builtinSqliteDriver, type SqliteEngine } from './sqlite-driver.js';
+import { builtinSqliteDriver, type SqliteDriver, type SqliteEngine } from './sqlite-driver.js';
 
-export type { SqliteEngine } from './sqlite-driver.js';
+export {
+  builtinSqliteDriver,
+  type SqliteDatabase,
+  type SqliteDriver,
+  type SqliteEngine,
+  type SqliteStatement,
+} from './sqlite-driver.js';
 
 export interface DefaultStoreOptions extends Omit<SqliteStoreOptions, 'driver'> {
   /** Forces one engine instead of the runtime's default (see `defaultSqliteEngine`). */
@@ -37,7 +43,7 @@ const ENGINES: readonly SqliteEngine[] = ['better-sqlite3', 'bun:sqlite', 'node:
 
 /**
  * Opens the SQLite file at `options.path` for one device on the runtime's default engine. On Node,
- * when better-sqlite3 is not installed, falls back to `node:sqlite` if the runtime has it. Fails with a
+ * when better-sqlite3 cannot be loaded (not installed), falls back to `node:sqlite` if the runtime has it. Fails with a
  * `StoreError` (`STORE_IO`) naming what to install when no engine is available.
  */
 export async function openDefaultStore(options: DefaultStoreOptions): Promise<SqliteStore> {
@@ -50,26 +56,28 @@ export async function openDefaultStore(options: DefaultStoreOptions): Promise<Sq
   }
   const chosen = engine ?? defaultSqliteEngine();
   if (chosen !== 'better-sqlite3') return SqliteStore.open({ ...rest, driver: await builtinSqliteDriver(chosen) });
+  if (engine !== undefined) return SqliteStore.open(rest);
+  // No engine asked for, on Node: better-sqlite3 where it loads, else the runtime's node:sqlite if it has one.
+  const driver = await loadBetterSqlite3();
+  if (driver !== undefined) return SqliteStore.open({ ...rest, driver });
+  let builtin: SqliteDriver;
   try {
-    return await SqliteStore.open(rest);
+    builtin = await builtinSqliteDriver('node:sqlite');
   } catch (error) {
-    // Only a missing better-sqlite3 falls back; any other failure (a bad path, a bad option) is the answer.
-    if (engine !== undefined || !isMissingDriver(error)) throw error;
-    let driver: Awaited<ReturnType<typeof builtinSqliteDriver>>;
-    try {
-      driver = await builtinSqliteDriver('node:sqlite');
-    } catch {
-      throw new StoreError(
-        'STORE_IO',
-        'sqlite: no SQLite engine here: install better-sqlite3 (version 12), or use a runtime with node:sqlite',
-        {},
-        { cause: error },
-      );
-    }
-    return SqliteStore.open({ ...rest, driver });
+    throw new StoreError(
+      'STORE_IO',
+      'sqlite: no SQLite engine here: install better-sqlite3 (version 12), or use a runtime with node:sqlite',
+      {},
+      { cause: error },
+    );
   }
+  return SqliteStore.open({ ...rest, driver: builtin });
 }
 
-function isMissingDriver(error: unknown): boolean {
-  return error instanceof StoreError && error.code === 'STORE_IO' && error.message.includes('is not installed');
+async function loadBetterSqlite3(): Promise<SqliteDriver | undefined> {
+  try {
+    return (await import('better-sqlite3')).default as unknown as SqliteDriver;
+  } catch {
+    return undefined;
+  }
 }
