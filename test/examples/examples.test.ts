@@ -4,9 +4,9 @@
  * per device: a second copy would be reported by the receiver as already known).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -35,18 +35,34 @@ function tourRegion(): string {
   return match[1]!.trim();
 }
 
-/** The first ```ts block of the README's "A short tour" section. */
-function readmeTour(): string {
+/** The `n`th ```ts block of the README's "A short tour" section. */
+function readmeTour(n = 0): string {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('## A short tour'));
-  const match = /```ts\n([\s\S]*?)```/.exec(section);
-  if (match === null) throw new Error('README has no tour code block');
-  return match[1]!.trim();
+  const block = [...section.matchAll(/```ts\n([\s\S]*?)```/g)][n];
+  if (block === undefined) throw new Error(`README has no tour code block ${n}`);
+  return block[1]!.trim();
 }
 
 describe('examples', () => {
   it('the README tour is examples/tour.ts word for word', () => {
     expect(readmeTour()).toBe(tourRegion());
+  });
+
+  it("the README's protocol-objects block runs as written", () => {
+    // Inside the repository, so that 'triturus' resolves to this package (its source, by the tsx condition).
+    mkdirSync(join(root, '.tmp'), { recursive: true });
+    const dir = mkdtempSync(join(root, '.tmp', 'readme-'));
+    try {
+      const file = join(dir, 'objects.ts');
+      writeFileSync(
+        file,
+        `${readmeTour(1)}\nconsole.log(JSON.stringify({ plaintext: new TextDecoder().decode(plaintext), saved: typeof saved }));\n`,
+      );
+      expect(JSON.parse(runExample(relative(root, file)))).toEqual({ plaintext: 'hello', saved: 'string' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the tour runs: Bob receives the room key and reads the message', () => {
