@@ -15,7 +15,11 @@ export default defineConfig({
         // require() inside dual packages (pg → pg-pool) load their ESM builds.
         resolve: { conditions: ['triturus-source', 'node'] },
         ssr: { resolve: { conditions: ['triturus-source', 'node'] } },
-        test: { name: 'node', include: ['test/**/*.test.ts'], globalSetup: ['test/store/postgres-global-setup.ts'] },
+        test: {
+          name: 'node',
+          include: ['test/**/*.test.ts'],
+          globalSetup: ['test/store/postgres-global-setup.ts', 'test/support/chromium-global-setup.ts'],
+        },
       },
       {
         extends: true,

@@ -1,5 +1,5 @@
 /**
- * `npm run demo`: the whole library on its embedded default store. Three devices keep their
+ * `npm run demo`: the whole library on its embedded default store (triturus/store/default). Three devices keep their
  * state in SQLite files in ./demo-data, talk through a tiny in-process homeserver, share room
  * keys over Olm, exchange Megolm room messages, restart (every device reopened from disk), and
  * move history to a new device with a key-export file. Prints a readable transcript.
@@ -8,7 +8,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Device, type DeviceInfo, type EncryptedRoomEvent, type ToDeviceMessage } from '../src/device/index.js';
 import type { Curve25519PublicKey } from '../src/index.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { openDefaultStore } from '../src/store/default.js';
+import type { SqliteStore } from '../src/store/sqlite.js';
 
 const DATA = join(process.cwd(), 'demo-data');
 const ROOM = '!garden:example.org';
@@ -93,7 +94,7 @@ const server = new Homeserver();
 async function openPerson(name: string, deviceId: string, create: boolean, pickleKey?: Uint8Array): Promise<Person> {
   const userId = `@${name.toLowerCase()}:example.org`;
   const key = pickleKey ?? crypto.getRandomValues(new Uint8Array(32));
-  const store = await SqliteStore.open({
+  const store = await openDefaultStore({
     path: join(DATA, `${name.toLowerCase()}-${deviceId}.sqlite`),
     scope: `${userId}|${deviceId}`,
   });
@@ -120,32 +121,44 @@ async function knownDevices(p: Person): Promise<DeviceInfo[]> {
   return p.device.trackDevices(server.query());
 }
 
-/** Shares the sender's room key with everyone else, claiming one-time keys where no Olm session exists. */
+/**
+ * Shares the sender's room key with everyone else. shareRoomKey encrypts for the devices it has an Olm session
+ * with and returns the others in missingSessions; those messages are sent and confirmed first. Then one-time
+ * keys are claimed for the missing devices and shareRoomKey is called again: it encrypts for exactly the devices
+ * that have nothing yet (each device gets the key once).
+ */
 async function shareRoomKey(p: Person, everyone: DeviceInfo[]): Promise<void> {
   const others = everyone.filter((d) => d.userId !== p.userId || d.deviceId !== p.deviceId);
-  let result = await p.device.shareRoomKey(ROOM, others);
-  if (result.missingSessions.length > 0) {
+  const send = async (messages: readonly ToDeviceMessage[], how: string): Promise<void> => {
+    if (messages.length === 0) return;
+    server.sendToDevice(p.userId, messages);
+    await p.device.markRoomKeySent(ROOM, messages);
+    say(
+      `  ${p.name} sends m.room_key to ${messages.map((m) => m.recipient.userId).join(', ')} ${how}` +
+        ` (Olm message types ${messages.map((m) => Object.values(m.content.ciphertext)[0]!.type).join(',')})`,
+    );
+  };
+  const first = await p.device.shareRoomKey(ROOM, others);
+  await send(first.messages, 'over existing Olm sessions');
+  if (first.missingSessions.length > 0) {
     const claimed = new Map<string, Curve25519PublicKey>();
-    for (const d of result.missingSessions)
+    for (const d of first.missingSessions)
       claimed.set(d.curve25519Key.toBase64(), Device.oneTimeKeyFromClaim(d, server.claim(d)));
     say(
-      `  ${p.name} claims one-time keys of ${result.missingSessions.map((d) => d.userId).join(', ')} (no Olm session yet)`,
+      `  ${p.name} claims one-time keys of ${first.missingSessions.map((d) => d.userId).join(', ')} (no Olm session yet)`,
     );
     const second = await p.device.shareRoomKey(ROOM, others, claimed);
-    result = { messages: [...result.messages, ...second.messages], missingSessions: second.missingSessions };
+    await send(second.messages, 'over new Olm sessions');
   }
-  server.sendToDevice(p.userId, result.messages);
-  await p.device.markRoomKeySent(ROOM, result.messages);
-  say(
-    `  ${p.name} sends m.room_key to ${result.messages.length} devices as Olm to-device messages` +
-      ` (types ${result.messages.map((m) => Object.values(m.content.ciphertext)[0]!.type).join(',')})`,
-  );
 }
 
 async function receive(p: Person): Promise<void> {
   for (const event of server.sync(p.device)) {
     const decrypted = await p.device.decryptToDevice(event);
-    const key = decrypted.roomKey === undefined ? '' : `, room key ${short(decrypted.roomKey.sessionId)} stored`;
+    const key =
+      decrypted.roomKey === undefined
+        ? ''
+        : `, room key ${short(decrypted.roomKey.sessionId)} ${decrypted.roomKey.isNew ? 'stored' : 'already known (sent twice)'}`;
     say(`  ${p.name} decrypts a to-device ${decrypted.type} from ${decrypted.sender}${key}`);
   }
 }

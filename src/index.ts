@@ -4,7 +4,9 @@
  * compatibility have their own subpaths.
  */
 export {
+  type CryptoBackend,
   cryptoBackend,
+  type KeyCache,
   type RandomSource,
   setCryptoBackend,
   setRandomSource,

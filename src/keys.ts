@@ -2,9 +2,11 @@
  * Public key and signature types shared by every protocol module. They hold public data only,
  * so they print themselves as base64.
  */
+
 import { ed25519Verify, type KeyCache } from './crypto/index.js';
 import { decodeBase64, encodeBase64 } from './encoding/base64.js';
 import { isBytes } from './encoding/binary.js';
+import { TextEncoder } from './encoding/text.js';
 import { invalidArgument, KeyError, SignatureError } from './errors.js';
 
 function checkBytes(what: string, bytes: Uint8Array, length: number): void {

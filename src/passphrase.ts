@@ -10,6 +10,7 @@
  */
 import { randomBytes, scrypt } from './crypto/index.js';
 import { isBytes } from './encoding/binary.js';
+import { TextEncoder } from './encoding/text.js';
 import { invalidArgument } from './errors.js';
 
 /** scrypt cost parameters: N = 2^logN, block size r, parallelism p. */

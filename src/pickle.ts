@@ -8,9 +8,11 @@
  * data so a pickle of one kind never opens as another. The body starts with the object's own
  * schema version. ChaCha20-Poly1305 rather than AES: it is constant-time in pure JavaScript.
  */
+
 import { chacha20Poly1305Open, chacha20Poly1305Seal, randomBytes } from './crypto/index.js';
 import { decodeBase64, encodeBase64 } from './encoding/base64.js';
 import { isBytes } from './encoding/binary.js';
+import { TextEncoder } from './encoding/text.js';
 import { invalidArgument, PickleError, TriturusError } from './errors.js';
 
 const ENVELOPE_VERSION = 1;

@@ -4,9 +4,9 @@
  * and owns the one injectable random source.
  */
 
-import defaultBackend from '#crypto-default';
+import * as defaultBackend from '#crypto-default';
 import { isBytes } from '../encoding/binary.js';
-import { DecryptionError, invalidArgument, KeyError } from '../errors.js';
+import { DecryptionError, invalidArgument, KeyError, TriturusError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
 import {
@@ -19,11 +19,13 @@ import {
 export type { CryptoBackend, KeyCache } from './backend.js';
 export { HmacSha256Key, hkdfSha256Extract } from './sha256.js';
 
-let active: CryptoBackend = defaultBackend;
+// Undefined while the default backend is in use: calls then go to its named exports one by one
+// (`defaultBackend.sha512(...)`), so a bundler keeps only the primitives a program reaches.
+let active: CryptoBackend | undefined;
 
 /** The backend in use: `node` (node:crypto) under Node's export condition, `noble` elsewhere. */
 export function cryptoBackend(): CryptoBackend {
-  return active;
+  return active ?? defaultBackend.default;
 }
 
 // Every method a backend must have (checked when one is installed, so a partial object fails there
@@ -64,7 +66,7 @@ export function setCryptoBackend(backend: CryptoBackend): void {
   ) {
     throw invalidArgument('expected a crypto backend (nodeBackend or nobleBackend)');
   }
-  active = backend;
+  active = backend === defaultBackend.default ? undefined : backend;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -79,6 +81,13 @@ const pool = new Uint8Array(POOL_SIZE);
 let poolOffset = POOL_SIZE;
 
 function fillFromSystem(out: Uint8Array): void {
+  // An engine without WebCrypto (React Native without a polyfill, a bare QuickJS) has no CSPRNG to offer.
+  if (typeof globalThis.crypto?.getRandomValues !== 'function') {
+    throw new TriturusError(
+      'RANDOM_UNAVAILABLE',
+      'no secure random source: globalThis.crypto.getRandomValues is missing (install a polyfill or call setRandomSource)',
+    );
+  }
   // getRandomValues fills at most 65536 bytes per call (WebCrypto).
   for (let offset = 0; offset < out.length; offset += 65536) {
     globalThis.crypto.getRandomValues(
@@ -126,16 +135,16 @@ export function randomBytes(length: number): Uint8Array {
 // Hashes, MACs, KDFs
 
 export function sha256(data: Uint8Array): Uint8Array {
-  return active.sha256(data);
+  return active === undefined ? defaultBackend.sha256(data) : active.sha256(data);
 }
 export function sha512(data: Uint8Array): Uint8Array {
-  return active.sha512(data);
+  return active === undefined ? defaultBackend.sha512(data) : active.sha512(data);
 }
 export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
-  return active.hmacSha256(key, data);
+  return active === undefined ? defaultBackend.hmacSha256(key, data) : active.hmacSha256(key, data);
 }
 export function hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array {
-  return active.hmacSha512(key, data);
+  return active === undefined ? defaultBackend.hmacSha512(key, data) : active.hmacSha512(key, data);
 }
 function checkOutputLength(what: string, length: number, max: number): void {
   if (!Number.isSafeInteger(length) || length < 1 || length > max) {
@@ -182,7 +191,9 @@ export function hkdfSha256ExpandInto(
 
 export function hkdfSha512(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   checkOutputLength('HKDF-SHA512', length, 255 * 64);
-  return active.hkdfSha512(ikm, salt, info, length);
+  return active === undefined
+    ? defaultBackend.hkdfSha512(ikm, salt, info, length)
+    : active.hkdfSha512(ikm, salt, info, length);
 }
 
 export function pbkdf2HmacSha512(
@@ -195,7 +206,9 @@ export function pbkdf2HmacSha512(
     throw invalidArgument('PBKDF2 iterations must be a positive integer', { actual: iterations });
   }
   checkOutputLength('PBKDF2', length, 1 << 20);
-  return active.pbkdf2HmacSha512(password, salt, iterations, length);
+  return active === undefined
+    ? defaultBackend.pbkdf2HmacSha512(password, salt, iterations, length)
+    : active.pbkdf2HmacSha512(password, salt, iterations, length);
 }
 
 /**
@@ -217,7 +230,9 @@ export function scrypt(
     throw invalidArgument('scrypt r and p must be positive integers');
   }
   checkOutputLength('scrypt', length, 1 << 20);
-  return active.scrypt(password, salt, { N, r, p }, length, onProgress);
+  return active === undefined
+    ? defaultBackend.scrypt(password, salt, { N, r, p }, length, onProgress)
+    : active.scrypt(password, salt, { N, r, p }, length, onProgress);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,7 +248,9 @@ function checkLength(what: string, bytes: Uint8Array, expected: number): void {
 export function aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array {
   checkLength('AES-256 key', key, 32);
   checkLength('AES-CBC IV', iv, 16);
-  return active.aes256CbcEncrypt(key, iv, plaintext);
+  return active === undefined
+    ? defaultBackend.aes256CbcEncrypt(key, iv, plaintext)
+    : active.aes256CbcEncrypt(key, iv, plaintext);
 }
 
 /** AES-256-CBC decryption with the whole PKCS#7 padding checked. */
@@ -249,7 +266,10 @@ export function aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Ui
       },
     );
   }
-  const plaintext = active.aes256CbcDecrypt(key, iv, ciphertext);
+  const plaintext =
+    active === undefined
+      ? defaultBackend.aes256CbcDecrypt(key, iv, ciphertext)
+      : active.aes256CbcDecrypt(key, iv, ciphertext);
   if (plaintext === undefined) throw new DecryptionError('PADDING_INVALID', 'AES-CBC padding is invalid');
   return plaintext;
 }
@@ -257,7 +277,7 @@ export function aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Ui
 export function aes256Ctr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
   checkLength('AES-256 key', key, 32);
   checkLength('AES-CTR IV', iv, 16);
-  return active.aes256Ctr(key, iv, data);
+  return active === undefined ? defaultBackend.aes256Ctr(key, iv, data) : active.aes256Ctr(key, iv, data);
 }
 
 export function chacha20Poly1305Seal(
@@ -268,7 +288,9 @@ export function chacha20Poly1305Seal(
 ): Uint8Array {
   checkLength('ChaCha20-Poly1305 key', key, 32);
   checkLength('ChaCha20-Poly1305 nonce', nonce, 12);
-  return active.chacha20Poly1305Seal(key, nonce, plaintext, aad);
+  return active === undefined
+    ? defaultBackend.chacha20Poly1305Seal(key, nonce, plaintext, aad)
+    : active.chacha20Poly1305Seal(key, nonce, plaintext, aad);
 }
 
 export function chacha20Poly1305Open(
@@ -279,7 +301,12 @@ export function chacha20Poly1305Open(
 ): Uint8Array {
   checkLength('ChaCha20-Poly1305 key', key, 32);
   checkLength('ChaCha20-Poly1305 nonce', nonce, 12);
-  const out = sealed.length < 16 ? undefined : active.chacha20Poly1305Open(key, nonce, sealed, aad);
+  const out =
+    sealed.length < 16
+      ? undefined
+      : active === undefined
+        ? defaultBackend.chacha20Poly1305Open(key, nonce, sealed, aad)
+        : active.chacha20Poly1305Open(key, nonce, sealed, aad);
   if (out === undefined) throw new DecryptionError('AEAD_TAG_MISMATCH', 'ChaCha20-Poly1305 authentication failed');
   return out;
 }
@@ -333,7 +360,10 @@ export class X25519SecretKey {
 
   static generate(): X25519SecretKey {
     const key = new X25519SecretKey(randomBytes(32), undefined);
-    key.#publicKey = active.x25519PublicKey(key.#secret, key.#cache);
+    key.#publicKey =
+      active === undefined
+        ? defaultBackend.x25519PublicKey(key.#secret, key.#cache)
+        : active.x25519PublicKey(key.#secret, key.#cache);
     return key;
   }
 
@@ -341,7 +371,10 @@ export class X25519SecretKey {
   static fromBytes(secret: Uint8Array): X25519SecretKey {
     checkLength('X25519 secret key', secret, 32);
     const key = new X25519SecretKey(secret.slice(), undefined);
-    key.#publicKey = active.x25519PublicKey(key.#secret, key.#cache);
+    key.#publicKey =
+      active === undefined
+        ? defaultBackend.x25519PublicKey(key.#secret, key.#cache)
+        : active.x25519PublicKey(key.#secret, key.#cache);
     return key;
   }
 
@@ -353,14 +386,21 @@ export class X25519SecretKey {
   }
 
   get publicKey(): Uint8Array {
-    if (this.#publicKey === undefined) this.#publicKey = active.x25519PublicKey(this.#secret, this.#cache);
+    if (this.#publicKey === undefined)
+      this.#publicKey =
+        active === undefined
+          ? defaultBackend.x25519PublicKey(this.#secret, this.#cache)
+          : active.x25519PublicKey(this.#secret, this.#cache);
     return this.#publicKey;
   }
 
   /** X25519(secret, theirs), refusing a non-contributory (all-zero) result. */
   diffieHellman(theirPublic: Uint8Array): Uint8Array {
     checkLength('X25519 public key', theirPublic, 32);
-    const shared = active.x25519(this.#secret, this.#cache, theirPublic);
+    const shared =
+      active === undefined
+        ? defaultBackend.x25519(this.#secret, this.#cache, theirPublic)
+        : active.x25519(this.#secret, this.#cache, theirPublic);
     if (shared === undefined || isAllZero(shared)) {
       throw new KeyError(
         'KEY_NON_CONTRIBUTORY',
@@ -386,9 +426,8 @@ export class X25519SecretKey {
   toJSON(): string {
     return REDACTED;
   }
-  static {
-    redactInspect(X25519SecretKey);
-  }
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: initialising it installs the redacting inspect hook
+  static readonly #redacted: boolean = /* @__PURE__ */ redactInspect(this);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -471,7 +510,9 @@ export function ed25519Verify(
   if (!scalarIsCanonical(signature, 32)) return false;
   if (!pointEncodingIsCanonical(publicKey, 0) || !pointEncodingIsCanonical(signature, 0)) return false;
   if (isSmallOrder(publicKey, 0) || isSmallOrder(signature, 0)) return false;
-  return active.ed25519Verify(publicKey, cache, message, signature);
+  return active === undefined
+    ? defaultBackend.ed25519Verify(publicKey, cache, message, signature)
+    : active.ed25519Verify(publicKey, cache, message, signature);
 }
 
 /**
@@ -516,8 +557,12 @@ export class Ed25519SecretKey {
     if (this.#publicKey === undefined) {
       this.#publicKey =
         this.#seed !== undefined
-          ? active.ed25519PublicKeyFromSeed(this.#seed, this.#cache)
-          : active.ed25519PublicKeyFromScalar(this.#expanded!.subarray(0, 32));
+          ? active === undefined
+            ? defaultBackend.ed25519PublicKeyFromSeed(this.#seed, this.#cache)
+            : active.ed25519PublicKeyFromSeed(this.#seed, this.#cache)
+          : active === undefined
+            ? defaultBackend.ed25519PublicKeyFromScalar(this.#expanded!.subarray(0, 32))
+            : active.ed25519PublicKeyFromScalar(this.#expanded!.subarray(0, 32));
     }
     return this.#publicKey;
   }
@@ -528,8 +573,13 @@ export class Ed25519SecretKey {
   }
 
   sign(message: Uint8Array): Uint8Array {
-    if (this.#seed !== undefined) return active.ed25519SignWithSeed(this.#seed, this.publicKey, this.#cache, message);
-    return active.ed25519SignExpanded(this.#expanded!, this.publicKey, this.#cache, message);
+    if (this.#seed !== undefined)
+      return active === undefined
+        ? defaultBackend.ed25519SignWithSeed(this.#seed, this.publicKey, this.#cache, message)
+        : active.ed25519SignWithSeed(this.#seed, this.publicKey, this.#cache, message);
+    return active === undefined
+      ? defaultBackend.ed25519SignExpanded(this.#expanded!, this.publicKey, this.#cache, message)
+      : active.ed25519SignExpanded(this.#expanded!, this.publicKey, this.#cache, message);
   }
 
   /** A copy of the seed, or undefined for a libolm expanded key. */
@@ -559,13 +609,12 @@ export class Ed25519SecretKey {
   toJSON(): string {
     return REDACTED;
   }
-  static {
-    redactInspect(Ed25519SecretKey);
-  }
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: initialising it installs the redacting inspect hook
+  static readonly #redacted: boolean = /* @__PURE__ */ redactInspect(this);
 }
 
 function jsSha512Seed(seed: Uint8Array): Uint8Array {
-  return active.sha512(seed);
+  return active === undefined ? defaultBackend.sha512(seed) : active.sha512(seed);
 }
 
 /**

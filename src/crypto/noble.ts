@@ -1,19 +1,25 @@
 /**
  * The pure-JavaScript backend (@noble/*): runs everywhere (browsers, React Native, workers).
  * It is what the package's `default` export condition selects.
+ *
+ * Each primitive is its own named export so that a bundler keeps only the ones a program calls
+ * (the crypto facade calls these directly unless `setCryptoBackend` replaced the backend); the
+ * `nobleBackend` object gathers them for callers that want the whole backend.
  */
 import { cbc, ctr } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { ed25519, x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
-import { sha512 } from '@noble/hashes/sha2.js';
+import { sha512 as nobleSha512 } from '@noble/hashes/sha2.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
 import { bytesToNumberLE, concat, publicKeyFromExpandedNoble, signExpandedNoble } from './noble-expanded.js';
 import { checkPkcs7 } from './padding.js';
 import { hmacSha256, sha256 } from './sha256.js';
+
+export { hmacSha256, sha256 };
 
 interface Ed25519Expanded {
   readonly kind: 'noble-ed25519';
@@ -50,89 +56,112 @@ function expandedSeed(seed: Uint8Array, cache: KeyCache): Ed25519Expanded {
   return handle;
 }
 
+export const sha512: CryptoBackend['sha512'] = (data) => nobleSha512(data);
+export const hmacSha512: CryptoBackend['hmacSha512'] = (key, data) => hmac(nobleSha512, key, data);
+export const hkdfSha512: CryptoBackend['hkdfSha512'] = (ikm, salt, info, length) =>
+  hkdf(nobleSha512, ikm, salt, info, length);
+export const pbkdf2HmacSha512: CryptoBackend['pbkdf2HmacSha512'] = (password, salt, iterations, length) =>
+  pbkdf2(nobleSha512, password, salt, { c: iterations, dkLen: length });
+
+export const scrypt: CryptoBackend['scrypt'] = (password, salt, { N, r, p }, length, onProgress) =>
+  // maxmem: noble's own budget formula (128·r·(N + p + 1) bytes), so the caller's bounds decide.
+  scryptAsync(password, salt, {
+    N,
+    r,
+    p,
+    dkLen: length,
+    maxmem: 128 * r * (N + p + 2),
+    ...(onProgress === undefined ? {} : { onProgress }),
+  });
+
+export const aes256CbcEncrypt: CryptoBackend['aes256CbcEncrypt'] = (key, iv, plaintext) =>
+  cbc(key, iv).encrypt(plaintext);
+export const aes256CbcDecrypt: CryptoBackend['aes256CbcDecrypt'] = (key, iv, ciphertext) => {
+  const padded = cbc(key, iv, { disablePadding: true }).decrypt(ciphertext);
+  const length = checkPkcs7(padded);
+  if (length < 0) {
+    padded.fill(0);
+    return undefined;
+  }
+  const out = padded.slice(0, length);
+  padded.fill(0);
+  return out;
+};
+export const aes256Ctr: CryptoBackend['aes256Ctr'] = (key, iv, data) => ctr(key, iv).encrypt(data);
+export const chacha20Poly1305Seal: CryptoBackend['chacha20Poly1305Seal'] = (key, nonce, plaintext, aad) =>
+  chacha20poly1305(key, nonce, aad).encrypt(plaintext);
+export const chacha20Poly1305Open: CryptoBackend['chacha20Poly1305Open'] = (key, nonce, ciphertext, aad) => {
+  try {
+    return chacha20poly1305(key, nonce, aad).decrypt(ciphertext);
+  } catch {
+    return undefined;
+  }
+};
+
+export const x25519PublicKey: CryptoBackend['x25519PublicKey'] = (secret) => nobleX25519.getPublicKey(secret);
+export const x25519: CryptoBackend['x25519'] = (secret, _cache, theirPublic) => {
+  try {
+    return nobleX25519.scalarMult(secret, theirPublic);
+  } catch {
+    return undefined;
+  }
+};
+
+export const ed25519PublicKeyFromSeed: CryptoBackend['ed25519PublicKeyFromSeed'] = (seed, cache) => {
+  const { pointBytes, scalar, prefix } = ed25519.utils.getExtendedPublicKey(seed);
+  cache.handle = { kind: 'noble-ed25519', scalar, prefix } satisfies Ed25519Expanded;
+  return pointBytes;
+};
+export const ed25519SignWithSeed: CryptoBackend['ed25519SignWithSeed'] = (seed, publicKey, cache, message) => {
+  const { scalar, prefix } = expandedSeed(seed, cache);
+  return signExpandedNoble(scalar, prefix, publicKey, message);
+};
+export const ed25519PublicKeyFromScalar: CryptoBackend['ed25519PublicKeyFromScalar'] = (scalar) =>
+  publicKeyFromExpandedNoble(scalar);
+export const ed25519SignExpanded: CryptoBackend['ed25519SignExpanded'] = (expanded, publicKey, cache, message) => {
+  const { scalar, prefix } = expandedKey(expanded, cache);
+  return signExpandedNoble(scalar, prefix, publicKey, message);
+};
+export const ed25519Verify: CryptoBackend['ed25519Verify'] = (publicKey, _cache, message, signature) => {
+  // noble's verify checks the cofactored equation [8][S]B = [8]R + [8][k]A, which accepts
+  // signatures that OpenSSL and ed25519-dalek's verify_strict (vodozemac) refuse. Check the
+  // cofactorless RFC 8032 equation [S]B = R + [k]A instead, on strictly decoded points.
+  try {
+    const { Point } = ed25519;
+    const A = Point.fromBytes(publicKey, false);
+    const R = Point.fromBytes(signature.subarray(0, 32), false);
+    const S = bytesToNumberLE(signature.subarray(32, 64));
+    if (S >= Point.Fn.ORDER) return false;
+    const k = Point.Fn.create(bytesToNumberLE(nobleSha512(concat(signature.subarray(0, 32), publicKey, message))));
+    const left = Point.BASE.multiplyUnsafe(S);
+    const right = R.add(A.multiplyUnsafe(k));
+    return left.equals(right);
+  } catch {
+    return false;
+  }
+};
+
 export const nobleBackend: CryptoBackend = {
   name: 'noble',
   sha256,
-  sha512: (data) => sha512(data),
+  sha512,
   hmacSha256,
-  hmacSha512: (key, data) => hmac(sha512, key, data),
-  hkdfSha512: (ikm, salt, info, length) => hkdf(sha512, ikm, salt, info, length),
-  pbkdf2HmacSha512: (password, salt, iterations, length) =>
-    pbkdf2(sha512, password, salt, { c: iterations, dkLen: length }),
-  scrypt: (password, salt, { N, r, p }, length, onProgress) =>
-    // maxmem: noble's own budget formula (128·r·(N + p + 1) bytes), so the caller's bounds decide.
-    scryptAsync(password, salt, {
-      N,
-      r,
-      p,
-      dkLen: length,
-      maxmem: 128 * r * (N + p + 2),
-      ...(onProgress === undefined ? {} : { onProgress }),
-    }),
-
-  aes256CbcEncrypt: (key, iv, plaintext) => cbc(key, iv).encrypt(plaintext),
-  aes256CbcDecrypt(key, iv, ciphertext) {
-    const padded = cbc(key, iv, { disablePadding: true }).decrypt(ciphertext);
-    const length = checkPkcs7(padded);
-    if (length < 0) {
-      padded.fill(0);
-      return undefined;
-    }
-    const out = padded.slice(0, length);
-    padded.fill(0);
-    return out;
-  },
-  aes256Ctr: (key, iv, data) => ctr(key, iv).encrypt(data),
-  chacha20Poly1305Seal: (key, nonce, plaintext, aad) => chacha20poly1305(key, nonce, aad).encrypt(plaintext),
-  chacha20Poly1305Open(key, nonce, ciphertext, aad) {
-    try {
-      return chacha20poly1305(key, nonce, aad).decrypt(ciphertext);
-    } catch {
-      return undefined;
-    }
-  },
-
-  x25519PublicKey: (secret) => x25519.getPublicKey(secret),
-  x25519(secret, _cache, theirPublic) {
-    try {
-      return x25519.scalarMult(secret, theirPublic);
-    } catch {
-      return undefined;
-    }
-  },
-
-  ed25519PublicKeyFromSeed: (seed, cache) => {
-    const { pointBytes, scalar, prefix } = ed25519.utils.getExtendedPublicKey(seed);
-    cache.handle = { kind: 'noble-ed25519', scalar, prefix } satisfies Ed25519Expanded;
-    return pointBytes;
-  },
-  ed25519SignWithSeed(seed, publicKey, cache, message) {
-    const { scalar, prefix } = expandedSeed(seed, cache);
-    return signExpandedNoble(scalar, prefix, publicKey, message);
-  },
-  ed25519PublicKeyFromScalar: (scalar) => publicKeyFromExpandedNoble(scalar),
-  ed25519SignExpanded(expanded, publicKey, cache, message) {
-    const { scalar, prefix } = expandedKey(expanded, cache);
-    return signExpandedNoble(scalar, prefix, publicKey, message);
-  },
-  ed25519Verify(publicKey, _cache, message, signature) {
-    // noble's verify checks the cofactored equation [8][S]B = [8]R + [8][k]A, which accepts
-    // signatures that OpenSSL and ed25519-dalek's verify_strict (vodozemac) refuse. Check the
-    // cofactorless RFC 8032 equation [S]B = R + [k]A instead, on strictly decoded points.
-    try {
-      const { Point } = ed25519;
-      const A = Point.fromBytes(publicKey, false);
-      const R = Point.fromBytes(signature.subarray(0, 32), false);
-      const S = bytesToNumberLE(signature.subarray(32, 64));
-      if (S >= Point.Fn.ORDER) return false;
-      const k = Point.Fn.create(bytesToNumberLE(sha512(concat(signature.subarray(0, 32), publicKey, message))));
-      const left = Point.BASE.multiplyUnsafe(S);
-      const right = R.add(A.multiplyUnsafe(k));
-      return left.equals(right);
-    } catch {
-      return false;
-    }
-  },
+  hmacSha512,
+  hkdfSha512,
+  pbkdf2HmacSha512,
+  scrypt,
+  aes256CbcEncrypt,
+  aes256CbcDecrypt,
+  aes256Ctr,
+  chacha20Poly1305Seal,
+  chacha20Poly1305Open,
+  x25519PublicKey,
+  x25519,
+  ed25519PublicKeyFromSeed,
+  ed25519SignWithSeed,
+  ed25519PublicKeyFromScalar,
+  ed25519SignExpanded,
+  ed25519Verify,
 };
 
 export default nobleBackend;

@@ -14,11 +14,13 @@ import {
   diffieHellman,
   hkdfSync,
   type KeyObject,
+  scrypt as nodeScrypt,
   pbkdf2Sync,
-  scrypt,
   sign,
   verify,
 } from 'node:crypto';
+// Bun's node:crypto has no ChaCha20-Poly1305: noble's stands in there (its one module, not the noble backend).
+import { chacha20poly1305 as nobleChacha } from '@noble/ciphers/chacha.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
 import { ed25519PublicKeyFromScalarNode, ed25519SignExpandedNode } from './ed25519-expanded-node.js';
 import { checkPkcs7 } from './padding.js';
@@ -80,7 +82,23 @@ function publicKeyOf(key: KeyObject): Uint8Array {
   return fromB64url(jwk.x as string);
 }
 
+// Not every runtime's node:crypto has every cipher: Bun's has no ChaCha20-Poly1305. Probed once, on
+// first use; where it is missing the noble implementation (same bytes) takes over.
+let nodeHasChacha: boolean | undefined;
+function hasNodeChacha(): boolean {
+  if (nodeHasChacha === undefined) {
+    try {
+      createCipheriv('chacha20-poly1305', new Uint8Array(32), new Uint8Array(12), { authTagLength: 16 });
+      nodeHasChacha = true;
+    } catch {
+      nodeHasChacha = false;
+    }
+  }
+  return nodeHasChacha;
+}
+
 function chachaSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  if (!hasNodeChacha()) return nobleChacha(key, nonce, aad).encrypt(plaintext);
   const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
   cipher.setAAD(aad, { plaintextLength: plaintext.length });
   const body = cipher.update(plaintext);
@@ -92,6 +110,13 @@ function chachaSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, a
 }
 
 function chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
+  if (!hasNodeChacha()) {
+    try {
+      return nobleChacha(key, nonce, aad).decrypt(sealed);
+    } catch {
+      return undefined;
+    }
+  }
   if (sealed.length < 16) return undefined;
   const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
   decipher.setAuthTag(sealed.subarray(sealed.length - 16));
@@ -121,7 +146,7 @@ export const nodeBackend: CryptoBackend = {
     return new Promise((resolve, reject) => {
       onProgress?.(0);
       // maxmem above OpenSSL's need (128·N·r plus 128·r·p), so that the caller's bounds decide.
-      scrypt(password, salt, length, { N, r, p, maxmem: 128 * r * (N + p + 2) + 1024 * 1024 }, (error, key) => {
+      nodeScrypt(password, salt, length, { N, r, p, maxmem: 128 * r * (N + p + 2) + 1024 * 1024 }, (error, key) => {
         if (error !== null) {
           reject(error);
           return;
@@ -211,5 +236,27 @@ export const nodeBackend: CryptoBackend = {
     }
   },
 };
+
+// The primitives one by one, as the crypto facade imports them from `#crypto-default` (see noble.ts).
+export const sha256: CryptoBackend['sha256'] = nodeBackend.sha256;
+export const sha512: CryptoBackend['sha512'] = nodeBackend.sha512;
+export const hmacSha256: CryptoBackend['hmacSha256'] = nodeBackend.hmacSha256;
+export const hmacSha512: CryptoBackend['hmacSha512'] = nodeBackend.hmacSha512;
+export const hkdfSha512: CryptoBackend['hkdfSha512'] = nodeBackend.hkdfSha512;
+export const pbkdf2HmacSha512: CryptoBackend['pbkdf2HmacSha512'] = nodeBackend.pbkdf2HmacSha512;
+export const scrypt: CryptoBackend['scrypt'] = nodeBackend.scrypt;
+export const aes256CbcEncrypt: CryptoBackend['aes256CbcEncrypt'] = nodeBackend.aes256CbcEncrypt;
+export const aes256CbcDecrypt: CryptoBackend['aes256CbcDecrypt'] = nodeBackend.aes256CbcDecrypt;
+export const aes256Ctr: CryptoBackend['aes256Ctr'] = nodeBackend.aes256Ctr;
+export const chacha20Poly1305Seal: CryptoBackend['chacha20Poly1305Seal'] = nodeBackend.chacha20Poly1305Seal;
+export const chacha20Poly1305Open: CryptoBackend['chacha20Poly1305Open'] = nodeBackend.chacha20Poly1305Open;
+export const x25519PublicKey: CryptoBackend['x25519PublicKey'] = nodeBackend.x25519PublicKey;
+export const x25519: CryptoBackend['x25519'] = nodeBackend.x25519;
+export const ed25519PublicKeyFromSeed: CryptoBackend['ed25519PublicKeyFromSeed'] = nodeBackend.ed25519PublicKeyFromSeed;
+export const ed25519SignWithSeed: CryptoBackend['ed25519SignWithSeed'] = nodeBackend.ed25519SignWithSeed;
+export const ed25519PublicKeyFromScalar: CryptoBackend['ed25519PublicKeyFromScalar'] =
+  nodeBackend.ed25519PublicKeyFromScalar;
+export const ed25519SignExpanded: CryptoBackend['ed25519SignExpanded'] = nodeBackend.ed25519SignExpanded;
+export const ed25519Verify: CryptoBackend['ed25519Verify'] = nodeBackend.ed25519Verify;
 
 export default nodeBackend;

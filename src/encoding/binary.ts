@@ -3,7 +3,9 @@
  * u32 big-endian integers, one-byte booleans, fixed-size byte strings). Every overrun in the
  * reader is a PickleError, so a damaged pickle never yields a half-built object.
  */
+
 import { PickleError } from '../errors.js';
+import { TextDecoder, TextEncoder } from './text.js';
 
 // Messages are built into views of shared 8 KiB chunks, as Node's Buffer pool does: on V8 a
 // fresh Uint8Array above 64 bytes lives off the heap and costs ~0.5-0.7 µs to allocate and

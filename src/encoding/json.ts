@@ -3,7 +3,9 @@
  * keys sorted by Unicode code point, integers only in ±(2^53 - 1), shortest UTF-8 form
  * (JSON.stringify's string escaping is exactly that: only ", \\ and control characters escaped).
  */
+
 import { DecodeError, invalidArgument } from '../errors.js';
+import { TextDecoder, TextEncoder } from './text.js';
 
 /** Orders strings by Unicode code point (JavaScript's `<` compares UTF-16 code units). */
 export function compareCodePoints(a: string, b: string): number {

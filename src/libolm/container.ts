@@ -3,9 +3,11 @@
  * keys from HKDF-SHA256(salt empty, pickle key, info "Pickle") split 32/32/16 (AES key, MAC key,
  * IV). The pickle key may be any length; a string key is taken as its UTF-8 bytes.
  */
+
 import { aes256CbcDecrypt, aes256CbcEncrypt, constantTimeEqual, hkdfSha256, hmacSha256 } from '../crypto/index.js';
 import { decodeBase64, encodeBase64 } from '../encoding/base64.js';
 import { isBytes } from '../encoding/binary.js';
+import { TextEncoder } from '../encoding/text.js';
 import { invalidArgument, PickleError, TriturusError } from '../errors.js';
 
 const INFO = new TextEncoder().encode('Pickle');

@@ -5,9 +5,11 @@
  * version 1. Hot path: keys land in one preallocated buffer and short MACs are computed in words
  * under the fresh key (hmacSha256Key32Into); the caller wipes the keys before the next derivation.
  */
+
 import { HkdfSha256Fixed } from '../crypto/hkdf-sha256-fixed.js';
 import { aes256CbcDecrypt, aes256CbcEncrypt, constantTimeEqual, hmacSha256 } from '../crypto/index.js';
 import { hmacSha256Key32Into } from '../crypto/sha256.js';
+import { TextEncoder } from '../encoding/text.js';
 import { DecryptionError } from '../errors.js';
 
 const KDF = new HkdfSha256Fixed(128, new TextEncoder().encode('MEGOLM_KEYS'), 80);

@@ -11,9 +11,11 @@
  * The JSON plaintext holds session keys: its bytes are wiped after use, but the JSON strings
  * JavaScript builds on the way cannot be (see SECURITY.md).
  */
+
 import { aes256Ctr, constantTimeEqual, hmacSha256, randomBytes } from '../crypto/index.js';
 import { pbkdf2HmacSha512Chunked } from '../crypto/pbkdf2.js';
 import { decodeBase64, encodeBase64 } from '../encoding/base64.js';
+import { TextDecoder, TextEncoder } from '../encoding/text.js';
 import { DecodeError, DecryptionError, invalidArgument, TriturusError } from '../errors.js';
 import { ExportedSessionKey } from './messages.js';
 

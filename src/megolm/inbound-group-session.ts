@@ -10,6 +10,7 @@
 
 import { constantTimeEqual } from '../crypto/index.js';
 import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
+import { TextDecoder } from '../encoding/text.js';
 import { DecodeError, DecryptionError, invalidArgument, PickleError, SessionError, SignatureError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Ed25519PublicKey, ed25519Bytes } from '../keys.js';

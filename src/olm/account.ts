@@ -6,6 +6,7 @@
 import { Ed25519SecretKey, X25519SecretKey } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
 import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
+import { TextEncoder } from '../encoding/text.js';
 import { invalidArgument, KeyError, PickleError, SessionError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Curve25519PublicKey, curve25519Bytes, Ed25519PublicKey, Ed25519Signature } from '../keys.js';

@@ -3,9 +3,11 @@
  * "Creating a message key", "Advancing the root key"). Hot path: every message runs a chain
  * step, an HKDF and a MAC, so these use one re-keyable HMAC object and preallocated buffers.
  */
+
 import { HkdfSha256Fixed } from '../crypto/hkdf-sha256-fixed.js';
 import { HmacSha256ByteKey } from '../crypto/hmac-sha256-byte.js';
 import { hkdfSha256 } from '../crypto/index.js';
+import { TextEncoder } from '../encoding/text.js';
 
 // The chain step's HMACs take one-byte messages under a 32-byte key: the specialised HMAC (inner
 // schedules precomputed per byte, words throughout) is ~25% faster than the general one here.

@@ -23,6 +23,7 @@ import { hmacSha256Key32Into } from '../crypto/sha256.js';
 import { encodeBase64 } from '../encoding/base64.js';
 import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
 import { withUtf8 } from '../encoding/json.js';
+import { TextDecoder } from '../encoding/text.js';
 import { DecodeError, DecryptionError, invalidArgument, PickleError, SessionError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Curve25519PublicKey, curve25519Bytes } from '../keys.js';

@@ -25,6 +25,7 @@ import {
   STORE_SCHEMA_VERSION,
   schemaTooNew,
 } from './common.js';
+import type { SqliteDriver } from './sqlite-driver.js';
 import type {
   CommitOptions,
   InboundGroupSessionEntry,
@@ -48,6 +49,8 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
   /** `full` (default) survives power loss; `normal` only survives a crashed process. */
   readonly synchronous?: 'full' | 'normal';
+  /** The SQLite engine: better-sqlite3 when omitted. `triturus/store/default` passes a runtime's built-in one. */
+  readonly driver?: SqliteDriver;
 }
 
 /** Each migration takes the schema from `version - 1` to `version`. Never edit a released one: add another. */
@@ -209,7 +212,10 @@ export class SqliteStore implements KeyStore {
     if (synchronous !== 'full' && synchronous !== 'normal') {
       throw new StoreError('STORE_INVALID', "sqlite: synchronous must be 'full' or 'normal'", { field: 'synchronous' });
     }
-    const Database = await loadDriver();
+    if (options.driver !== undefined && typeof options.driver !== 'function') {
+      throw new StoreError('STORE_INVALID', 'sqlite: driver must be a database constructor', { field: 'driver' });
+    }
+    const Database = (options.driver ?? (await loadDriver())) as typeof BetterSqlite3;
     let db: BetterSqlite3.Database | undefined;
     try {
       db = new Database(path, { timeout: busyTimeoutMs });

@@ -10,6 +10,7 @@ import {
   setRandomSource,
   X25519SecretKey,
 } from '../../src/crypto/index.js';
+import { TriturusError } from '../../src/errors.js';
 import { describeEachBackend, toHex } from './helpers.js';
 
 /** A deterministic source: a simple counter stream from `seed`. */
@@ -98,5 +99,24 @@ describe('randomBytes from the system source', () => {
   it('returns an empty array for length 0 and distinct values on each call', () => {
     expect(randomBytes(0).length).toBe(0);
     expect(toHex(randomBytes(32))).not.toBe(toHex(randomBytes(32)));
+  });
+});
+
+describe('no system random source (an engine without WebCrypto)', () => {
+  it('generating a key is a TriturusError RANDOM_UNAVAILABLE, and works again once getRandomValues is back', () => {
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+    Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true, writable: true });
+    let error: unknown;
+    try {
+      // More than the pool holds, so the system source is asked whatever the pool has left.
+      randomBytes(5000);
+    } catch (e) {
+      error = e;
+    } finally {
+      Object.defineProperty(globalThis, 'crypto', saved!);
+    }
+    expect(error).toBeInstanceOf(TriturusError);
+    expect((error as TriturusError).code).toBe('RANDOM_UNAVAILABLE');
+    expect(randomBytes(5000).some((b) => b !== 0)).toBe(true);
   });
 });

@@ -82,7 +82,10 @@ describe('Device on PostgreSQL (a bridge: five devices sharing one pg pool)', ()
 // ---------------------------------------------------------------------------------------------
 // IndexedDB in headless Chromium
 
-const CHROMIUM = process.env['TRITURUS_CHROMIUM'] ?? '/usr/bin/chromium';
+// The system's Chromium, or the one shipped through npm (test/support/chromium-global-setup.ts).
+const CHROMIUM = inject('chromium');
+const CHROMIUM_ENV =
+  CHROMIUM.libraryPath === undefined ? {} : { env: { ...process.env, LD_LIBRARY_PATH: CHROMIUM.libraryPath } };
 const BROWSER_ENTRY = `
 import { IndexedDbStore } from './src/store/indexeddb.ts';
 import { newScenarioState, scenarioSteps, closeScenario } from './test/device/child/scenario.ts';
@@ -148,7 +151,8 @@ describe('Device on IndexedDB (three devices in one database, headless Chromium)
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: CHROMIUM.path,
+      ...CHROMIUM_ENV,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-sync'],
       headless: true,
     });

@@ -340,7 +340,11 @@ export const conformanceCases: readonly ConformanceCase[] = [
           { sessionId: 'megolm', messageIndex: 2 ** 32 - 1 },
         ]);
         const byIndex = [...many].sort((a, b) => a.messageIndex - b.messageIndex);
-        checkEqual(byIndex, [rp(0, '$first'), rp(2, '$a'), rp(2 ** 32 - 1, '$last')], 'loadReplays finds exactly those');
+        checkEqual(
+          byIndex,
+          [rp(0, '$first'), rp(2, '$a'), rp(2 ** 32 - 1, '$last')],
+          'loadReplays finds exactly those',
+        );
         checkEqual(await s.loadReplays!([]), [], 'loadReplays of nothing');
       });
     },

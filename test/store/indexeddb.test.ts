@@ -8,14 +8,17 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { StoreError } from '../../src/errors.js';
 import { IndexedDbStore } from '../../src/store/indexeddb.js';
 import type { BrowserApi } from './browser/entry.js';
 import { conformanceCases } from './conformance.js';
 import type { CounterOptions, CounterResult } from './counter-worker.js';
 
-const CHROMIUM = process.env['TRITURUS_CHROMIUM'] ?? '/usr/bin/chromium';
+// The system's Chromium, or the one shipped through npm (test/support/chromium-global-setup.ts).
+const CHROMIUM = inject('chromium');
+const CHROMIUM_ENV =
+  CHROMIUM.libraryPath === undefined ? {} : { env: { ...process.env, LD_LIBRARY_PATH: CHROMIUM.libraryPath } };
 const ARGS = [
   '--headless',
   '--no-sandbox',
@@ -68,7 +71,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  browser = await chromium.launch({ executablePath: CHROMIUM.path, ...CHROMIUM_ENV, args: ARGS, headless: true });
   context = await browser.newContext();
   page = await newPage();
 });
