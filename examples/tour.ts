@@ -9,7 +9,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Device, type EncryptedRoomEvent, type KeysUploadBody, type ToDeviceMessage } from 'triturus/device';
+import {
+  Device,
+  type EncryptedRoomEvent,
+  type KeysUploadBody,
+  type OutgoingToDevice,
+  type ToDeviceMessage,
+} from 'triturus/device';
 import type { KeyStore } from 'triturus/store';
 import { openDefaultStore } from 'triturus/store/default';
 
@@ -71,6 +77,20 @@ const homeserver = {
     }
   },
 
+  /** PUT /sendToDevice/{eventType}/{txnId} with its `messages` body (a device id of `*`: every device). */
+  async sendToDeviceBody(sender: Device, eventType: string, messages: OutgoingToDevice['messages']): Promise<void> {
+    for (const [userId, devices] of Object.entries(messages)) {
+      for (const [deviceId, content] of Object.entries(devices)) {
+        const targets = deviceId === '*' ? [...(this.deviceKeys.get(userId)?.keys() ?? [])] : [deviceId];
+        for (const target of targets) {
+          const inbox = this.inboxes.get(`${userId}|${target}`) ?? [];
+          inbox.push({ type: eventType, sender: sender.userId, content: content as Json });
+          this.inboxes.set(`${userId}|${target}`, inbox);
+        }
+      }
+    }
+  },
+
   /** PUT /rooms/{roomId}/send/m.room.encrypted */
   async sendRoomEvent(sender: Device, roomId: string, content: object): Promise<void> {
     const timeline = this.rooms.get(roomId) ?? [];
@@ -85,15 +105,17 @@ const homeserver = {
     this.rooms.set(roomId, timeline);
   },
 
-  /** GET /sync: the device's to-device events and the room timelines. */
+  /** GET /sync: the device's to-device events, its one-time key count, and the room timelines. */
   async sync(device: Device): Promise<{
-    toDevice: { type: string; sender: string; content: Json }[];
+    to_device: { events: { type: string; sender: string; content: Json }[] };
+    device_one_time_keys_count: Record<string, number>;
     rooms: Map<string, EncryptedRoomEvent[]>;
   }> {
     const id = `${device.userId}|${device.deviceId}`;
-    const toDevice = this.inboxes.get(id) ?? [];
+    const events = this.inboxes.get(id) ?? [];
     this.inboxes.set(id, []);
-    return { toDevice, rooms: this.rooms };
+    const count = this.oneTimeKeys.get(id)?.length ?? 0;
+    return { to_device: { events }, device_one_time_keys_count: { signed_curve25519: count }, rooms: this.rooms };
   },
 };
 
@@ -110,7 +132,7 @@ async function startDevice(userId: string, deviceId: string, pickleKey: Uint8Arr
   const device = await Device.create(store, { userId, deviceId, pickleKey });
   stores.push(store);
   await device.generateOneTimeKeys(50);
-  await homeserver.uploadKeys(device, await device.keysForUpload(true)); // signed device keys + one-time keys
+  await homeserver.uploadKeys(device, await device.keysForUpload()); // signed device keys (until published) + one-time keys
   await device.markKeysAsPublished();
   return device;
 }
@@ -119,12 +141,11 @@ const alice = await startDevice('@alice:example.org', 'LAPTOP', crypto.getRandom
 const bob = await startDevice('@bob:example.org', 'PHONE', crypto.getRandomValues(new Uint8Array(32)));
 const roomId = '!garden:example.org';
 
-// /keys/query answers { device_keys: { [userId]: { [deviceId]: deviceKeys } } }. trackDevices takes the inner
-// deviceKeys objects, checks each one's self-signature and remembers the device; it returns those it accepted.
+// /keys/query answers { device_keys: { [userId]: { [deviceId]: deviceKeys } } }. trackDevices takes that answer,
+// checks each device's self-signature and remembers the users' device lists (getUserDevices reads them back);
+// it returns the devices it accepted.
 const query = await homeserver.queryKeys({ device_keys: { '@bob:example.org': [] } });
-const members = await alice.trackDevices(
-  Object.values(query.device_keys).flatMap((byDevice) => Object.values(byDevice)),
-);
+const members = await alice.trackDevices(query);
 
 // shareRoomKey encrypts the room key for every member it has an Olm session with; the others come back in
 // missingSessions. Send the messages, confirm them with markRoomKeySent (until then a member stays pending and gets
@@ -153,16 +174,29 @@ if (first.missingSessions.length > 0) {
 const { content } = await alice.encryptRoomEvent(roomId, 'm.room.message', { msgtype: 'm.text', body: 'hi Bob' });
 await homeserver.sendRoomEvent(alice, roomId, content);
 
-// Bob syncs: the m.room_key inside the to-device event is stored automatically; then the room message decrypts.
+// Bob syncs. receiveSyncChanges takes the whole /sync (to-device events, key counts, device lists) in one store
+// commit: the m.room_key inside is stored, one-time keys are topped up; each event gets its own result.
 const sync = await homeserver.sync(bob);
-for (const toDeviceEvent of sync.toDevice) {
-  const received = await bob.decryptToDevice(toDeviceEvent);
-  console.log(`Bob got ${received.type} from ${received.sender}: room key ${received.roomKey?.sessionId}`);
+const changes = await bob.receiveSyncChanges({
+  toDeviceEvents: sync.to_device.events,
+  oneTimeKeyCounts: sync.device_one_time_keys_count,
+});
+for (const result of changes.toDevice) {
+  if (!result.ok) console.log(`Bob could not read a to-device event: ${result.error.code}`);
+  else if (result.value.encrypted)
+    console.log(`Bob got ${result.value.event.type}, room key ${result.value.event.roomKey?.sessionId}`);
 }
-for (const roomEvent of sync.rooms.get(roomId) ?? []) {
-  const { event, messageIndex, verified } = await bob.decryptRoomEvent(roomEvent);
+if (changes.keysToUpload) await homeserver.uploadKeys(bob, await bob.keysForUpload());
+// Room events decrypt one by one (decryptRoomEvent) or a timeline page at a time, also with one commit.
+for (const result of await bob.decryptRoomEvents(sync.rooms.get(roomId) ?? [])) {
+  if (!result.ok) continue; // a missing key is asked for from Bob's other devices (see the outbox below)
+  const { event, messageIndex, verified } = result.value;
   console.log(`Bob reads "${event.content['body']}" (index ${messageIndex}, ${verified ? 'verified' : 'unverified'})`);
 }
+// What a Device decides to send on its own (key requests, answers, session repairs) waits in its outbox.
+const outbox = await bob.outgoingToDevice();
+for (const message of outbox) await homeserver.sendToDeviceBody(bob, message.type, message.messages);
+await bob.markSent(outbox.map((m) => m.id));
 // #endregion tour
 
 for (const device of [alice, bob]) await device.close();
