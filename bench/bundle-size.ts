@@ -27,12 +27,12 @@ export const BUNDLE_CASES: readonly BundleCase[] = [
     targetKiB: 25,
     limitKiB: 35,
   },
-  { name: 'full triturus', source: `export * from 'triturus';`, targetKiB: 45, limitKiB: 48.5 },
+  { name: 'full triturus', source: `export * from 'triturus';`, targetKiB: 45, limitKiB: 53.5 },
   {
     name: 'Device + IndexedDB store',
     source: `export * from 'triturus/device'; export * from 'triturus/store/indexeddb';`,
     targetKiB: 55,
-    limitKiB: 57.5,
+    limitKiB: 66.5,
   },
 ];
 
