@@ -12,6 +12,7 @@ import { randomBytes } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
 import { StoreError, TriturusError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
+import type { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
 import type { GroupSession, InboundGroupSession, SessionKey } from '../megolm/index.js';
 import { Account } from '../olm/account.js';
 import type { Session } from '../olm/session.js';
@@ -44,6 +45,12 @@ export interface InboundState {
    * first copy to arrive cannot take over the attribution of the real sender's messages.
    */
   readonly storeId: string;
+  /** The meta's keys as key objects for results, made once (see room-events-in.ts). */
+  resultKeys?: {
+    readonly senderKey: Curve25519PublicKey | undefined;
+    readonly claimed: Ed25519PublicKey | undefined;
+    readonly chain: readonly Curve25519PublicKey[];
+  };
 }
 
 export interface OutboundState {

@@ -197,6 +197,19 @@ function keyOrUndefined<K>(parse: (text: string) => K, text: string | undefined)
   }
 }
 
+function resultKeys(meta: InboundMeta): NonNullable<InboundState['resultKeys']> {
+  const chain: Curve25519PublicKey[] = [];
+  for (const text of meta.forwardingChain) {
+    const key = keyOrUndefined(Curve25519PublicKey.fromBase64, text);
+    if (key !== undefined) chain.push(key);
+  }
+  return {
+    senderKey: keyOrUndefined(Curve25519PublicKey.fromBase64, meta.senderKey),
+    claimed: keyOrUndefined(Ed25519PublicKey.fromBase64, meta.senderClaimedEd25519),
+    chain: Object.freeze(chain),
+  };
+}
+
 /** Decrypts one parsed event, staging its replay record into `batch`. */
 async function decryptParsed(ctx: DeviceContext, batch: Batch, parsed: ParsedRoomEvent): Promise<DecryptedRoomEvent> {
   const { room, sessionId, eventId, timestamp } = parsed;
@@ -211,7 +224,8 @@ async function decryptParsed(ctx: DeviceContext, batch: Batch, parsed: ParsedRoo
   }
   // Every check before the replay record: a refused event must leave nothing behind.
   const type = requireString(payload.type, 'payload.type');
-  const senderKey = keyOrUndefined(Curve25519PublicKey.fromBase64, state.meta.senderKey);
+  state.resultKeys ??= resultKeys(state.meta);
+  const { senderKey, claimed, chain } = state.resultKeys;
   if (senderKey === undefined) {
     throw new DeviceError('EVENT_KEYS_MISMATCH', "the room key's sender key is not a Curve25519 key");
   }
@@ -225,11 +239,6 @@ async function decryptParsed(ctx: DeviceContext, batch: Batch, parsed: ParsedRoo
   } else {
     batch.replays.push({ sessionId, messageIndex, eventId, originServerTs: timestamp });
   }
-  const chain: Curve25519PublicKey[] = [];
-  for (const text of state.meta.forwardingChain) {
-    const key = keyOrUndefined(Curve25519PublicKey.fromBase64, text);
-    if (key !== undefined) chain.push(key);
-  }
   return {
     event: {
       type,
@@ -237,7 +246,7 @@ async function decryptParsed(ctx: DeviceContext, batch: Batch, parsed: ParsedRoo
       room_id: room,
     },
     senderKey,
-    senderClaimedEd25519: keyOrUndefined(Ed25519PublicKey.fromBase64, state.meta.senderClaimedEd25519),
+    senderClaimedEd25519: claimed,
     sessionId,
     messageIndex,
     verified: (state.meta.source === 'room_key' || state.meta.source === 'own') && state.session.isVerified,
