@@ -24,6 +24,7 @@ export type {
   OlmSessionKey,
   OutboundGroupSessionEntry,
   ReplayEntry,
+  ReplayKey,
   StoreChanges,
   StoredRecord,
 } from './types.js';
