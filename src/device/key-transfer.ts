@@ -17,8 +17,8 @@ import { InboundGroupSession } from '../megolm/index.js';
 import { argString, MEGOLM_ALGORITHM, requireString } from './common.js';
 import type { DeviceContext, InboundState } from './context.js';
 import { stageKeyArrived } from './key-requests.js';
-import { INBOUND_GROUP_SCHEMA, type InboundMeta, openRecord } from './records.js';
-import { cacheInbound, inboundEntry, mergeInbound } from './room-events-in.js';
+import { INBOUND_GROUP_SCHEMA, type InboundMeta, openSessionRecord } from './records.js';
+import { cacheInbound, INBOUND_BODY, inboundEntry, mergeInbound } from './room-events-in.js';
 import type { ExportedRoomKey } from './types.js';
 
 /** Exports every inbound session (or one room's) at its first known index, in the Matrix form. */
@@ -27,8 +27,12 @@ export async function exportRoomKeys(ctx: DeviceContext, roomId?: string): Promi
   return ctx.run(async () => {
     const entries = await ctx.store.listInboundGroupSessions(roomId);
     return entries.map((entry) => {
-      const { meta, pickle } = openRecord<InboundMeta>(entry.record, INBOUND_GROUP_SCHEMA, ctx.pickleKey);
-      const session = InboundGroupSession.fromPickle(pickle, ctx.pickleKey);
+      const { meta, session } = openSessionRecord<InboundMeta, InboundGroupSession>(
+        entry.record,
+        INBOUND_GROUP_SCHEMA,
+        ctx.pickleKey,
+        INBOUND_BODY,
+      );
       return {
         algorithm: MEGOLM_ALGORITHM,
         room_id: meta.roomId,

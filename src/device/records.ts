@@ -11,8 +11,14 @@ import type { StoredRecord } from '../store/types.js';
 
 export const ACCOUNT_SCHEMA = 1;
 export const OLM_SESSION_SCHEMA = 1;
-export const INBOUND_GROUP_SCHEMA = 1;
-export const OUTBOUND_GROUP_SCHEMA = 1;
+/**
+ * Group session records. Schema 1 held the session's own sealed pickle inside the sealed record (two
+ * seals to write and two to open); schema 2 holds the session's pickle body, sealed once with the
+ * metadata. Both are read; schema 2 is written.
+ */
+export const INBOUND_GROUP_SCHEMA = 2;
+export const OUTBOUND_GROUP_SCHEMA = 2;
+const LEGACY_GROUP_SCHEMA = 1;
 
 /** Seals an object's pickle and its metadata into one record. */
 export function sealRecord(schema: number, meta: unknown, pickle: string, pickleKey: Uint8Array): StoredRecord {
@@ -39,6 +45,51 @@ export function openRecord<M>(
     reader.end();
     return { meta, pickle };
   });
+}
+
+/** Seals a group session's body (wiped here) and its metadata into one record of `schema`. */
+export function sealSessionRecord(
+  schema: number,
+  meta: unknown,
+  sessionBody: Uint8Array,
+  pickleKey: Uint8Array,
+): StoredRecord {
+  const writer = new ByteWriter(sessionBody.length + 256).string(JSON.stringify(meta)).bytes(sessionBody);
+  sessionBody.fill(0);
+  const body = writer.finish();
+  try {
+    return { schema, data: sealPickle(PickleKind.record, body, pickleKey) };
+  } finally {
+    body.fill(0);
+  }
+}
+
+/** Opens a group session record of `schema` (or of the legacy schema 1, whose inner pickle is sealed again). */
+export function openSessionRecord<M, S>(
+  record: StoredRecord,
+  schema: number,
+  pickleKey: Uint8Array,
+  session: { fromBody(body: Uint8Array): S; fromPickle(pickle: string, pickleKey: Uint8Array): S },
+): { meta: M; session: S } {
+  if (record.schema === LEGACY_GROUP_SCHEMA) {
+    const { meta, pickle } = openRecord<M>(record, LEGACY_GROUP_SCHEMA, pickleKey);
+    return { meta, session: session.fromPickle(pickle, pickleKey) };
+  }
+  if (record.schema !== schema) {
+    throw new PickleError('PICKLE_UNSUPPORTED_VERSION', 'the stored record has an unknown schema', {
+      expected: schema,
+      actual: record.schema,
+    });
+  }
+  const body = openPickle(PickleKind.record, record.data, pickleKey);
+  const { meta, inner } = parsePickleBody(body, (bytes) => {
+    const reader = new ByteReader(bytes);
+    const meta = JSON.parse(reader.string()) as M;
+    const inner = reader.bytes();
+    reader.end();
+    return { meta, inner };
+  });
+  return { meta, session: session.fromBody(inner) };
 }
 
 /** Metadata of an inbound group session. */

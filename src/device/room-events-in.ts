@@ -8,14 +8,21 @@
 import { parseJsonObject, utf8Decode } from '../encoding/json.js';
 import { DeviceError, invalidArgument, TriturusError } from '../errors.js';
 import { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
+import { inboundSessionBody, inboundSessionFromBody } from '../megolm/inbound-group-session.js';
 import { InboundGroupSession, MegolmMessage, SessionKey } from '../megolm/index.js';
 import type { InboundGroupSessionEntry } from '../store/types.js';
 import { argString, isObject, MEGOLM_ALGORITHM, requireString } from './common.js';
 import type { Batch, DeviceContext, InboundState } from './context.js';
 import { knownDeviceById } from './devices.js';
 import { requestRoomKey, stageKeyArrived } from './key-requests.js';
-import { INBOUND_GROUP_SCHEMA, type InboundMeta, openRecord, sealRecord } from './records.js';
+import { INBOUND_GROUP_SCHEMA, type InboundMeta, openSessionRecord, sealSessionRecord } from './records.js';
 import type { DecryptedRoomEvent, EncryptedRoomEvent, EventResult, RoomKeyInfo } from './types.js';
+
+/** How inbound group session records are read (see records.ts). */
+export const INBOUND_BODY = {
+  fromBody: inboundSessionFromBody,
+  fromPickle: (pickle: string, key: Uint8Array): InboundGroupSession => InboundGroupSession.fromPickle(pickle, key),
+};
 
 function alternateId(sessionId: string, senderKey: string): string {
   return `${sessionId}\u001f${senderKey}`;
@@ -36,8 +43,13 @@ async function loadInbound(ctx: DeviceContext, roomId: string, storeId: string):
   if (cached !== undefined) return cached ?? undefined;
   const entry = await ctx.loadInboundEntry(roomId, storeId);
   if (entry === undefined) return undefined;
-  const { meta, pickle } = openRecord<InboundMeta>(entry.record, INBOUND_GROUP_SCHEMA, ctx.pickleKey);
-  const state = { session: InboundGroupSession.fromPickle(pickle, ctx.pickleKey), meta, storeId };
+  const { meta, session } = openSessionRecord<InboundMeta, InboundGroupSession>(
+    entry.record,
+    INBOUND_GROUP_SCHEMA,
+    ctx.pickleKey,
+    INBOUND_BODY,
+  );
+  const state = { session, meta, storeId };
   ctx.inbound.set(key, state);
   return state;
 }
@@ -47,7 +59,7 @@ export function inboundEntry(ctx: DeviceContext, state: InboundState): InboundGr
     roomId: state.meta.roomId,
     sessionId: state.storeId,
     senderKey: state.meta.senderKey,
-    record: sealRecord(INBOUND_GROUP_SCHEMA, state.meta, state.session.pickle(ctx.pickleKey), ctx.pickleKey),
+    record: sealSessionRecord(INBOUND_GROUP_SCHEMA, state.meta, inboundSessionBody(state.session), ctx.pickleKey),
   };
 }
 

@@ -8,13 +8,14 @@
 import { stringifyJson } from '../encoding/json.js';
 import { invalidArgument } from '../errors.js';
 import { Curve25519PublicKey } from '../keys.js';
+import { groupSessionBody, groupSessionFromBody } from '../megolm/group-session.js';
 import { GroupSession, InboundGroupSession, SessionKey } from '../megolm/index.js';
 import type { Account } from '../olm/account.js';
 import type { OutboundGroupSessionEntry } from '../store/types.js';
 import { argString, checkDeviceInfo, deviceLabel, isObject, MEGOLM_ALGORITHM } from './common.js';
 import { Batch, type DeviceContext, type InboundState, type OutboundState } from './context.js';
 import { encryptOlm, sessionsWith } from './olm-sessions.js';
-import { OUTBOUND_GROUP_SCHEMA, type OutboundMeta, openRecord, sealRecord } from './records.js';
+import { OUTBOUND_GROUP_SCHEMA, type OutboundMeta, openSessionRecord, sealSessionRecord } from './records.js';
 import { cacheInbound, inboundEntry } from './room-events-in.js';
 import { checkSettingsUpdate, isSharedHistory, loadRoomSettings, mergeRoomSettings } from './room-settings.js';
 import type {
@@ -26,6 +27,12 @@ import type {
   ToDeviceMessage,
 } from './types.js';
 
+/** How outbound group session records are read (see records.ts). */
+export const OUTBOUND_BODY = {
+  fromBody: groupSessionFromBody,
+  fromPickle: (pickle: string, key: Uint8Array): GroupSession => GroupSession.fromPickle(pickle, key),
+};
+
 async function loadOutbound(ctx: DeviceContext, roomId: string): Promise<OutboundState | undefined> {
   const cached = ctx.outbound.get(roomId);
   if (cached !== undefined) return cached ?? undefined;
@@ -34,8 +41,12 @@ async function loadOutbound(ctx: DeviceContext, roomId: string): Promise<Outboun
     ctx.outbound.set(roomId, null);
     return undefined;
   }
-  const { meta, pickle } = openRecord<OutboundMeta>(entry.record, OUTBOUND_GROUP_SCHEMA, ctx.pickleKey);
-  const session = GroupSession.fromPickle(pickle, ctx.pickleKey);
+  const { meta, session } = openSessionRecord<OutboundMeta, GroupSession>(
+    entry.record,
+    OUTBOUND_GROUP_SCHEMA,
+    ctx.pickleKey,
+    OUTBOUND_BODY,
+  );
   const settings = await loadRoomSettings(ctx, roomId);
   const state: OutboundState = { session, meta: { ...meta, skipped: meta.skipped ?? 0 }, settings };
   // Another process (or this one before a crash) may have used indices up to the reservation;
@@ -57,7 +68,7 @@ function outboundEntry(ctx: DeviceContext, roomId: string, state: OutboundState)
   return {
     roomId,
     sessionId: state.session.sessionId,
-    record: sealRecord(OUTBOUND_GROUP_SCHEMA, state.meta, state.session.pickle(ctx.pickleKey), ctx.pickleKey),
+    record: sealSessionRecord(OUTBOUND_GROUP_SCHEMA, state.meta, groupSessionBody(state.session), ctx.pickleKey),
   };
 }
 

@@ -29,6 +29,9 @@ export interface GroupSessionParts {
   readonly counter: number;
   readonly signingKey: Ed25519SecretKey;
 }
+// Set in the class's static block: the record-body access the Device uses (see the functions at the end).
+let sessionBodyOf: (session: GroupSession) => Uint8Array;
+let sessionFromBody: (body: Uint8Array) => GroupSession;
 
 export class GroupSession {
   /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
@@ -145,6 +148,14 @@ export class GroupSession {
     return sealPickle(PickleKind.groupSession, this.#serialize(), pickleKey);
   }
 
+  static {
+    sessionBodyOf = (session) => {
+      session.#checkUsable();
+      return session.#serialize();
+    };
+    sessionFromBody = (body) => parsePickleBody(body, (b) => GroupSession.#deserialize(new ByteReader(b)));
+  }
+
   static fromPickle(pickle: string, pickleKey: Uint8Array): GroupSession {
     const body = openPickle(PickleKind.groupSession, pickle, pickleKey);
     return parsePickleBody(body, (b) => GroupSession.#deserialize(new ByteReader(b)));
@@ -218,4 +229,17 @@ export class GroupSession {
   static {
     redactInspect(GroupSession);
   }
+}
+
+/**
+ * The session's pickle body, unsealed: for the Device's records, which seal it once together with
+ * their metadata (not part of the public API). The caller wipes it.
+ */
+export function groupSessionBody(session: GroupSession): Uint8Array {
+  return sessionBodyOf(session);
+}
+
+/** A session from a body made by `groupSessionBody` (PICKLE_INVALID when malformed); the body is wiped. */
+export function groupSessionFromBody(body: Uint8Array): GroupSession {
+  return sessionFromBody(body);
 }

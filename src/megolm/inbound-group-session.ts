@@ -73,6 +73,9 @@ function checkRatchetPart(part: { data: Uint8Array; counter: number }, what: str
   }
   checkIndex(part.counter, `${what} ratchet index`);
 }
+// Set in the class's static block: the record-body access the Device uses (see the functions at the end).
+let sessionBodyOf: (session: InboundGroupSession) => Uint8Array;
+let sessionFromBody: (body: Uint8Array) => InboundGroupSession;
 
 export class InboundGroupSession {
   /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
@@ -369,6 +372,14 @@ export class InboundGroupSession {
     return sealPickle(PickleKind.inboundGroupSession, this.#serialize(), pickleKey);
   }
 
+  static {
+    sessionBodyOf = (session) => {
+      session.#checkUsable();
+      return session.#serialize();
+    };
+    sessionFromBody = (body) => parsePickleBody(body, (b) => InboundGroupSession.#deserialize(new ByteReader(b)));
+  }
+
   static fromPickle(pickle: string, pickleKey: Uint8Array): InboundGroupSession {
     const body = openPickle(PickleKind.inboundGroupSession, pickle, pickleKey);
     return parsePickleBody(body, (b) => InboundGroupSession.#deserialize(new ByteReader(b)));
@@ -429,4 +440,17 @@ export class InboundGroupSession {
   static {
     redactInspect(InboundGroupSession);
   }
+}
+
+/**
+ * The session's pickle body, unsealed: for the Device's records, which seal it once together with
+ * their metadata (not part of the public API). The caller wipes it.
+ */
+export function inboundSessionBody(session: InboundGroupSession): Uint8Array {
+  return sessionBodyOf(session);
+}
+
+/** A session from a body made by `inboundSessionBody` (PICKLE_INVALID when malformed); the body is wiped. */
+export function inboundSessionFromBody(body: Uint8Array): InboundGroupSession {
+  return sessionFromBody(body);
 }

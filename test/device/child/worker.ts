@@ -6,10 +6,11 @@
  * makes the Device's next clock read busy-wait, which stalls an operation after it took the lease.
  */
 import { Device, type EncryptedRoomEvent, type EncryptedToDeviceEvent } from '../../../src/device/index.js';
-import { OUTBOUND_GROUP_SCHEMA, type OutboundMeta, openRecord } from '../../../src/device/records.js';
+import { OUTBOUND_GROUP_SCHEMA, type OutboundMeta, openSessionRecord } from '../../../src/device/records.js';
+import { OUTBOUND_BODY } from '../../../src/device/room-keys-out.js';
 import { StoreError, TriturusError } from '../../../src/errors.js';
 import { Curve25519PublicKey } from '../../../src/keys.js';
-import { GroupSession } from '../../../src/megolm/index.js';
+import type { GroupSession } from '../../../src/megolm/index.js';
 import type {
   CommitOptions,
   InboundGroupSessionEntry,
@@ -119,8 +120,12 @@ class FaultyStore implements KeyStore {
 
   #outbound(changes: StoreChanges): OutboundState[] {
     return (changes.outboundGroupSessions ?? []).map((entry) => {
-      const { meta, pickle } = openRecord<OutboundMeta>(entry.record, OUTBOUND_GROUP_SCHEMA, this.#pickleKey);
-      const session = GroupSession.fromPickle(pickle, this.#pickleKey);
+      const { meta, session } = openSessionRecord<OutboundMeta, GroupSession>(
+        entry.record,
+        OUTBOUND_GROUP_SCHEMA,
+        this.#pickleKey,
+        OUTBOUND_BODY,
+      );
       return { sessionId: session.sessionId, nextIndex: session.messageIndex, reservedUntil: meta.reservedUntil };
     });
   }
