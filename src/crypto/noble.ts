@@ -2,7 +2,7 @@
  * The pure-JavaScript backend (@noble/*): runs everywhere (browsers, React Native, workers).
  * It is what the package's `default` export condition selects.
  */
-import { cbc, ctr } from '@noble/ciphers/aes.js';
+import { cbc, ctr, gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
@@ -53,6 +53,14 @@ export const nobleBackend: CryptoBackend = {
     return out;
   },
   aes256Ctr: (key, iv, data) => ctr(key, iv).encrypt(data),
+  aesGcmSeal: (key, nonce, plaintext, aad) => gcm(key, nonce, aad).encrypt(plaintext),
+  aesGcmOpen(key, nonce, sealed, aad) {
+    try {
+      return gcm(key, nonce, aad).decrypt(sealed);
+    } catch {
+      return undefined;
+    }
+  },
   chacha20Poly1305Seal: (key, nonce, plaintext, aad) => chacha20poly1305(key, nonce, aad).encrypt(plaintext),
   chacha20Poly1305Open(key, nonce, ciphertext, aad) {
     try {

@@ -104,6 +104,34 @@ function chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad:
   return copy(body);
 }
 
+function gcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  const cipher = createCipheriv(key.length === 16 ? 'aes-128-gcm' : 'aes-256-gcm', key, nonce, { authTagLength: 16 });
+  if (aad.length > 0) cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  cipher.final();
+  const out = new Uint8Array(body.length + 16);
+  out.set(body);
+  out.set(cipher.getAuthTag(), body.length);
+  return out;
+}
+
+function gcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
+  if (sealed.length < 16) return undefined;
+  const decipher = createDecipheriv(key.length === 16 ? 'aes-128-gcm' : 'aes-256-gcm', key, nonce, {
+    authTagLength: 16,
+  });
+  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+  if (aad.length > 0) decipher.setAAD(aad);
+  const body = decipher.update(sealed.subarray(0, sealed.length - 16));
+  try {
+    decipher.final();
+  } catch {
+    body.fill(0);
+    return undefined;
+  }
+  return copy(body);
+}
+
 export const nodeBackend: CryptoBackend = {
   name: 'node',
   sha256: (data) => (data.length <= JS_HASH_LIMIT ? jsSha256(data) : copy(createHash('sha256').update(data).digest())),
@@ -153,6 +181,8 @@ export const nodeBackend: CryptoBackend = {
     cipher.final();
     return copy(head);
   },
+  aesGcmSeal: gcmSeal,
+  aesGcmOpen: gcmOpen,
   chacha20Poly1305Seal: chachaSeal,
   chacha20Poly1305Open: chachaOpen,
 
