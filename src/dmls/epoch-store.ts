@@ -45,6 +45,7 @@ import {
   type PrivateKeyPackage,
   type PrivateMessage,
   type Proposal,
+  type PskIndex,
   processMessage,
   type RatchetTree,
   type Welcome,
@@ -106,6 +107,8 @@ interface NodeMeta {
   resolved: boolean;
   member: boolean;
   chunks: number;
+  /** The epoch's resumption PSK (RFC 9420 §8.6), base64, for later resumption PSK proposals; '' once deleted. */
+  resumptionPsk: string;
 }
 
 interface RoomMeta {
@@ -568,6 +571,12 @@ export class EpochStore {
     return out;
   }
 
+  /** The epoch authenticator of an epoch (RFC 9420 §8.7), loading its state when needed. */
+  async epochAuthenticator(id: string): Promise<Uint8Array> {
+    const n = this.#nodeById(this.#meta, id);
+    return (await this.#loadState(this.#records.transaction(), n)).keySchedule.epochAuthenticator.slice();
+  }
+
   /** This device's leaf index in an epoch. */
   async ownLeafIndex(id: string): Promise<number> {
     const n = this.#nodeById(this.#meta, id);
@@ -749,6 +758,7 @@ export class EpochStore {
       resolved: false,
       member: fields.member && state !== undefined,
       chunks: 0,
+      resumptionPsk: state === undefined || !fields.member ? '' : encodeBase64(state.keySchedule.resumptionPsk),
     };
     meta.nodes.push(n);
     if (state !== undefined && n.member) {
@@ -811,6 +821,7 @@ export class EpochStore {
     for (const serial of doomed) {
       const n = op.node(serial)!;
       n.deleted = true;
+      n.resumptionPsk = '';
       this.#removeState(op, n);
       op.tx.remove(epochKey(this.roomId, n.serial, 'awaiting'));
     }
@@ -900,7 +911,7 @@ export class EpochStore {
         result = await processMessage(
           message as Parameters<typeof processMessage>[0],
           state,
-          makePskIndex(state, { ...(this.#options.externalPsks ?? {}) }),
+          this.#pskIndex(op, parent, state),
           (incoming) => {
             if (incoming.kind === 'commit') {
               sawCommit = true;
@@ -960,6 +971,31 @@ export class EpochStore {
     return s === undefined || n.deleted ? {} : { epochAuthenticator: s.keySchedule.epochAuthenticator.slice() };
   }
 
+  /**
+   * PSKs for a commit or proposal in epoch `n`: external ones from the options, resumption PSKs of
+   * this group from `n` itself or its ancestors (unambiguous on one path, unlike epoch numbers
+   * across forks).
+   */
+  #pskIndex(op: Operation, n: NodeMeta, state: ClientState): PskIndex {
+    const external = { ...(this.#options.externalPsks ?? {}) };
+    const base = makePskIndex(undefined, external);
+    const groupId = state.groupContext.groupId;
+    return {
+      findPsk: (id) => {
+        if (id.psktype === 'external') return base.findPsk(id);
+        if (id.pskGroupId.length !== groupId.length || id.pskGroupId.some((b, i) => b !== groupId[i])) return undefined;
+        if (id.pskEpoch === state.groupContext.epoch) return state.keySchedule.resumptionPsk;
+        let p: NodeMeta | undefined = n.parent === null ? undefined : op.node(n.parent);
+        while (p !== undefined) {
+          if (BigInt(p.epoch) === id.pskEpoch)
+            return p.resumptionPsk === '' ? undefined : decodeBase64(p.resumptionPsk);
+          p = p.parent === null ? undefined : op.node(p.parent);
+        }
+        return undefined;
+      },
+    };
+  }
+
   #markResolved(op: Operation, ids: readonly string[]): void {
     for (const id of ids) {
       const n = op.meta.nodes.find((m) => m.id === id);
@@ -997,7 +1033,7 @@ export class EpochStore {
         result = await processMessage(
           message as Parameters<typeof processMessage>[0],
           state,
-          makePskIndex(state, { ...(this.#options.externalPsks ?? {}) }),
+          this.#pskIndex(op, n, state),
           () => 'accept',
           this.#cs,
         );
@@ -1127,7 +1163,7 @@ export class EpochStore {
           {
             state,
             cipherSuite: this.#cs,
-            pskIndex: makePskIndex(state, { ...(this.#options.externalPsks ?? {}) }),
+            pskIndex: this.#pskIndex(op, parent, state),
           },
           { extraProposals: proposals, ratchetTreeExtension: true, wireAsPublicMessage: true },
         );
