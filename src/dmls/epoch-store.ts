@@ -129,7 +129,6 @@ export interface EpochInfo extends EpochSummary {
   readonly resolved: boolean;
   /** Whether this device is a member in this epoch (false once removed on this branch). */
   readonly member: boolean;
-  readonly epochAuthenticator?: Uint8Array;
 }
 
 export interface LeafMember {
@@ -471,7 +470,6 @@ export class EpochStore {
 
   #info(n: NodeMeta, meta: RoomMeta): EpochInfo {
     const parent = n.parent === null ? undefined : meta.nodes.find((p) => p.serial === n.parent);
-    const state = this.#states.get(n.serial);
     return {
       id: n.id,
       epoch: n.epoch,
@@ -482,7 +480,6 @@ export class EpochStore {
       deleted: n.deleted,
       resolved: n.resolved,
       member: n.member,
-      ...(state === undefined || n.deleted ? {} : { epochAuthenticator: state.keySchedule.epochAuthenticator.slice() }),
     };
   }
 
@@ -962,13 +959,8 @@ export class EpochStore {
       await this.#collect(op);
       const info = this.#info(node, op.meta);
       this.#apply(op);
-      return { epoch: { ...info, ...this.#authenticatorOf(node) }, committer };
+      return { epoch: info, committer };
     });
-  }
-
-  #authenticatorOf(n: NodeMeta): { epochAuthenticator?: Uint8Array } {
-    const s = this.#states.get(n.serial);
-    return s === undefined || n.deleted ? {} : { epochAuthenticator: s.keySchedule.epochAuthenticator.slice() };
   }
 
   /**
@@ -1230,7 +1222,7 @@ export class EpochStore {
       await this.#collect(op);
       const info = this.#info(node, op.meta);
       this.#apply(op);
-      return { epoch: { ...info, ...this.#authenticatorOf(node) }, welcome: p.welcome, resolves: [...p.resolves] };
+      return { epoch: info, welcome: p.welcome, resolves: [...p.resolves] };
     });
   }
 

@@ -87,6 +87,11 @@ export class DmlsGroup {
     return !this.#store.winningTip().member;
   }
 
+  /** The epoch authenticator (RFC 9420 §8.7) of an epoch (the winning tip by default): equal on every member. */
+  epochAuthenticator(epochId?: string): Promise<Uint8Array> {
+    return this.#store.epochAuthenticator(epochId ?? this.#store.winningTip().id);
+  }
+
   /** The members of an epoch (the winning tip by default). */
   async members(epochId?: string): Promise<GroupMember[]> {
     const id = epochId ?? this.#store.winningTip().id;

@@ -87,7 +87,8 @@ async function run(v: PassiveClient): Promise<number> {
     }
     const next = `epoch-${i + 1}`;
     const { epoch } = await store.processCommit(current, mls(e.commit), next);
-    expect(toHex(epoch.epochAuthenticator!)).toBe(e.epoch_authenticator);
+    expect(epoch.id).toBe(next);
+    expect(toHex(await store.epochAuthenticator(next))).toBe(e.epoch_authenticator);
     store = await reload();
     expect(toHex(await store.epochAuthenticator(next))).toBe(e.epoch_authenticator);
     steps++;
