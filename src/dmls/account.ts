@@ -379,14 +379,22 @@ export class DmlsAccount {
         hpkePrivateKey: found.record.hpkePrivateKey,
         signaturePrivateKey: this.#signing.mlsSignKey,
       };
-      const store = await EpochStore.join(this.#records, parsed.roomId, {
-        ...this.#engineOptions(),
-        welcome: parsed.message.welcome,
-        keyPackage: found.record.keyPackage,
-        privateKeys,
-        epochId: parsed.commitEvent,
-        creator: parsed.creator,
-      });
+      let existing = this.#groups.get(parsed.roomId)?.epochStore;
+      existing ??= await EpochStore.load(this.#records, parsed.roomId, this.#engineOptions());
+      const store = await EpochStore.join(
+        this.#records,
+        parsed.roomId,
+        {
+          ...this.#engineOptions(),
+          welcome: parsed.message.welcome,
+          keyPackage: found.record.keyPackage,
+          privateKeys,
+          epochId: parsed.commitEvent,
+          creator: parsed.creator,
+          resolves: parsed.resolves.map(([, , id]) => id).filter((id) => id !== undefined),
+        },
+        existing,
+      );
       if (!found.record.lastResort) {
         const index = (await this.#index()).filter((e) => e.ref !== found.ref);
         const consume = this.#records.transaction();

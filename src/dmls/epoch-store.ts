@@ -405,6 +405,12 @@ export class EpochStore {
   }
 
   /** Joins from a Welcome; the joined epoch is named `epochId` (the commit event that made it). */
+  /**
+   * Joins from a Welcome; the joined epoch is named `epochId` (the commit event that made it).
+   * With `existing` (this device already has the room's group, e.g. it was added on a fork that
+   * lost), the joined epoch becomes a new root beside the old tree and the epochs the welcome
+   * `resolves` are marked resolved.
+   */
   static async join(
     records: PendingRecords,
     roomId: string,
@@ -416,12 +422,46 @@ export class EpochStore {
       /** The epoch's creator as the application names it; checked to be a member. */
       readonly creator?: readonly [string, string];
       readonly ratchetTree?: RatchetTree;
+      readonly resolves?: readonly string[];
     },
+    existing?: EpochStore,
   ): Promise<EpochStore> {
     if (!isDmlsSuite(options.welcome.cipherSuite)) {
       throw new DmlsError('DMLS_UNSUPPORTED_SUITE', `cipher suite ${options.welcome.cipherSuite} is not offered`);
     }
+    if (existing !== undefined) {
+      if (existing.suite !== options.welcome.cipherSuite) {
+        throw new DmlsError('DMLS_INVALID', "the Welcome's suite is not the group's");
+      }
+      return existing.#serial(async () => {
+        const op = existing.#begin();
+        if (op.meta.nodes.some((n) => n.id === options.epochId) || op.meta.forgotten.includes(options.epochId)) {
+          throw new DmlsError('DMLS_REPLAY', 'this device already has the epoch the Welcome is for');
+        }
+        await existing.#joinInto(op, options);
+        existing.#markResolved(op, options.resolves ?? []);
+        await existing.#collect(op);
+        existing.#apply(op);
+        return existing;
+      });
+    }
     const { store, op } = await EpochStore.#fresh(records, roomId, options.welcome.cipherSuite, options);
+    await store.#joinInto(op, options);
+    store.#apply(op);
+    return store;
+  }
+
+  async #joinInto(
+    op: Operation,
+    options: EngineOptions & {
+      readonly welcome: Welcome;
+      readonly keyPackage: KeyPackage;
+      readonly privateKeys: PrivateKeyPackage;
+      readonly epochId: string;
+      readonly creator?: readonly [string, string];
+      readonly ratchetTree?: RatchetTree;
+    },
+  ): Promise<void> {
     let state: ClientState;
     try {
       state = await joinGroup(
@@ -429,10 +469,10 @@ export class EpochStore {
         options.keyPackage,
         options.privateKeys,
         makePskIndex(undefined, { ...(options.externalPsks ?? {}) }),
-        store.#cs,
+        this.#cs,
         options.ratchetTree,
         undefined,
-        store.#config,
+        this.#config,
       );
     } catch (cause) {
       throw mlsFailure('DMLS_REJECTED', 'the Welcome was refused', cause);
@@ -440,15 +480,16 @@ export class EpochStore {
     let creator: [string, string] = ['', ''];
     if (options.creator !== undefined) {
       creator = [options.creator[0], options.creator[1]];
-      const found = store.#leafOf(state, creator);
-      if (found === undefined) {
+      if (this.#leafOf(state, creator) === undefined) {
         throw new DmlsError('DMLS_SENDER_MISMATCH', "the Welcome's named epoch creator is not a member of the group");
       }
     }
-    op.meta.groupId = encodeBase64(state.groupContext.groupId);
-    await store.#addNode(op, state, { id: options.epochId, parent: null, creator, member: true });
-    store.#apply(op);
-    return store;
+    const groupId = encodeBase64(state.groupContext.groupId);
+    if (op.meta.groupId !== '' && op.meta.groupId !== groupId) {
+      throw new DmlsError('DMLS_INVALID', 'the Welcome is for another MLS group than this room has');
+    }
+    op.meta.groupId = groupId;
+    await this.#addNode(op, state, { id: options.epochId, parent: null, creator, member: true });
   }
 
   #leafOf(state: ClientState, member: readonly [string, string]): number | undefined {
@@ -875,6 +916,7 @@ export class EpochStore {
       const state = await this.#loadState(op.tx, parent, op);
       const groupEpoch = state.groupContext.epoch;
       let advancedParent: ClientState | undefined;
+      let commitTag: Uint8Array | undefined;
       if (message.wireformat === 'mls_private_message') {
         this.#checkFrame(message.privateMessage.groupId, message.privateMessage.epoch, state);
         if (message.privateMessage.contentType !== 'commit') {
@@ -891,6 +933,8 @@ export class EpochStore {
             this.#cs,
           );
           advancedParent = { ...state, secretTree: pre.tree };
+          const auth = pre.content.auth;
+          if (auth.contentType === 'commit') commitTag = auth.confirmationTag;
         } catch (cause) {
           throw mlsFailure('DMLS_REJECTED', 'the commit does not open in the named epoch', cause);
         }
@@ -898,6 +942,8 @@ export class EpochStore {
         const content = message.publicMessage.content;
         this.#checkFrame(content.groupId, content.epoch, state);
         if (content.contentType !== 'commit') throw new DmlsError('DMLS_INVALID', 'the MLS message is not a commit');
+        const auth = message.publicMessage.auth;
+        if (auth.contentType === 'commit') commitTag = auth.confirmationTag;
       } else {
         throw new DmlsError('DMLS_INVALID', 'a commit must be an MLS public or private message');
       }
@@ -924,8 +970,13 @@ export class EpochStore {
       if (result.kind !== 'newState' || !sawCommit)
         throw new DmlsError('DMLS_INVALID', 'the MLS message is not a commit');
       const child = result.newState;
-      if (child.groupContext.epoch !== groupEpoch + 1n)
+      const member = child.groupActiveState.kind !== 'removedFromGroup';
+      // A member this commit removes gets no new epoch from ts-mls (it cannot derive it): the
+      // epoch is still recorded, with the commit's confirmation tag, as a tip for fork choice.
+      if (member && child.groupContext.epoch !== groupEpoch + 1n) {
         throw new DmlsError('DMLS_INVALID', 'the commit made no new epoch');
+      }
+      if (commitTag === undefined) throw new DmlsError('DMLS_INVALID', 'the commit has no confirmation tag');
       const committerIdentity = committer === undefined ? undefined : identityOfLeaf(state.ratchetTree, committer);
       const creator = creatorOf(committerIdentity);
       if (
@@ -935,12 +986,11 @@ export class EpochStore {
         throw new DmlsError('DMLS_SENDER_MISMATCH', 'the MLS committer is not the named sender');
       }
       // A replayed commit under another event id makes the same epoch again.
-      const tag = encodeBase64(child.confirmationTag);
+      const tag = encodeBase64(commitTag);
       if (this.#children(op.meta, parent.serial).some((c) => c.tag === tag)) {
         throw new DmlsError('DMLS_REPLAY', 'this commit was already processed under another event id');
       }
       if (advancedParent !== undefined) this.#writeState(op, parent, advancedParent, state);
-      const member = child.groupActiveState.kind !== 'removedFromGroup';
       const node = await this.#addNode(op, member ? child : undefined, {
         id,
         parent: parent.serial,
@@ -951,8 +1001,7 @@ export class EpochStore {
       if (!member) {
         // Removed on this branch: the epoch is a tip for fork choice, with no secrets of ours.
         node.tag = tag;
-        node.epoch = Number(child.groupContext.epoch);
-        op.wipeAfter.push(...secretArrays(child).filter((a) => !secretArrays(state).includes(a)));
+        node.epoch = Number(groupEpoch) + 1;
       }
       op.kept.set(parent.serial, [...(op.kept.get(parent.serial) ?? []), ...result.consumed]);
       this.#markResolved(op, options.resolves ?? []);
