@@ -660,6 +660,8 @@ export class EpochStore {
     const state = safeDecode(() => decodeGroupStateWithoutTree(tree)(body, 0), body.length);
     const secretTree = chunks.flat();
     const full: ClientState = { ...state, secretTree, clientConfig: this.#config };
+    // A decoded copy of what the records hold: caching it changes nothing an operation could undo.
+    if (!n.deleted) this.#states.set(n.serial, full);
     return full;
   }
 
@@ -803,8 +805,9 @@ export class EpochStore {
       this.#writeState(op, n, state, undefined);
       const members = memberKeys(state);
       op.tx.put(epochKey(this.roomId, n.serial, 'awaiting'), JSON.stringify([...members]));
-      // Ancestors: the committer has now committed on a descendant; members removed on this path
-      // can no longer commit on a descendant of it.
+      // Ancestors: the committer has now committed on a descendant. (A member removed on this
+      // path stays awaited: it may still commit on another fork of that ancestor, whose commits
+      // must then still be processable; count and age limits bound such epochs.)
       let p = fields.parent === null ? undefined : op.node(fields.parent);
       while (p !== undefined) {
         if (!p.deleted) {
@@ -812,7 +815,7 @@ export class EpochStore {
           if (awaiting !== undefined) {
             let changed = false;
             for (const k of [...awaiting]) {
-              if (k === fields.committer || !members.has(k)) {
+              if (k === fields.committer) {
                 awaiting.delete(k);
                 changed = true;
               }
@@ -1282,6 +1285,13 @@ export class EpochStore {
       await this.#collect(op);
       this.#apply(op);
     });
+  }
+
+  /** @internal for tests: the in-memory state of an epoch, if loaded (to check wiping). */
+  cachedKeySchedule(id: string): Record<string, Uint8Array> | undefined {
+    const n = this.#meta.nodes.find((m) => m.id === id);
+    const state = n === undefined ? undefined : this.#states.get(n.serial);
+    return state === undefined ? undefined : { ...state.keySchedule };
   }
 
   /** Drops every in-memory state (they are reloaded from the records on use). */
