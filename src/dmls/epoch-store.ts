@@ -1111,7 +1111,11 @@ export class EpochStore {
   }
 
   /** Decrypts an application message with the state of epoch `id`. */
-  decrypt(id: string, message: PrivateMessage): Promise<{ plaintext: Uint8Array; sender: LeafMember }> {
+  decrypt(
+    id: string,
+    message: PrivateMessage,
+    checkSender?: (sender: LeafMember) => void,
+  ): Promise<{ plaintext: Uint8Array; sender: LeafMember }> {
     return this.#serial(async () => {
       const op = this.#begin();
       const n = this.#nodeById(op.meta, id);
@@ -1142,17 +1146,18 @@ export class EpochStore {
       const leaf = state.ratchetTree[leafIndex * 2];
       if (leaf?.nodeType !== 'leaf') throw new DmlsError('DMLS_INVALID', 'the message names an empty leaf');
       const c = leaf.leaf.credential;
+      const sender: LeafMember = {
+        leafIndex,
+        identity: c.credentialType === 'basic' ? c.identity.slice() : new Uint8Array(0),
+        signatureKey: leaf.leaf.signaturePublicKey.slice(),
+      };
+      // The caller's check (e.g. the Matrix sender) runs before anything is kept: a refused
+      // message leaves the ratchet where it was.
+      checkSender?.(sender);
       this.#writeState(op, n, { ...state, secretTree: result.tree }, state);
       op.wipeAfter.push(...result.consumed);
       this.#apply(op);
-      return {
-        plaintext: content.applicationData,
-        sender: {
-          leafIndex,
-          identity: c.credentialType === 'basic' ? c.identity.slice() : new Uint8Array(0),
-          signatureKey: leaf.leaf.signaturePublicKey.slice(),
-        },
-      };
+      return { plaintext: content.applicationData, sender };
     });
   }
 

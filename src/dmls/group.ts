@@ -295,11 +295,13 @@ export class DmlsGroup {
     const parsed = parseMessageContent(event.content);
     if (parsed.suite !== this.suite) throw new DmlsError('DMLS_INVALID', "the message's algorithm is not the room's");
     const info = this.#findEpoch(parsed.epoch.creator, parsed.epoch.commitEvent);
-    const { plaintext, sender } = await this.#store.decrypt(info.id, parsed.message.privateMessage);
-    const who = decodeDmlsIdentity(sender.identity);
-    if (who === undefined || who.userId !== event.sender) {
-      throw new DmlsError('DMLS_SENDER_MISMATCH', "the message's MLS sender is not a device of the event's sender");
-    }
+    const { plaintext, sender } = await this.#store.decrypt(info.id, parsed.message.privateMessage, (s) => {
+      const who = decodeDmlsIdentity(s.identity);
+      if (who === undefined || who.userId !== event.sender) {
+        throw new DmlsError('DMLS_SENDER_MISMATCH', "the message's MLS sender is not a device of the event's sender");
+      }
+    });
+    const who = decodeDmlsIdentity(sender.identity)!;
     return { plaintext, userId: who.userId, deviceId: who.deviceId, epoch: this.#store.epoch(info.id) ?? info };
   }
 
