@@ -5,11 +5,12 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { deviceModule } from './device.js';
+import { dmlsModule, dmlsStateSizes } from './dmls.js';
 import { type BenchModule, runModules, table } from './harness.js';
 import { megolmModule } from './megolm.js';
 import { olmModule } from './olm.js';
 
-const modules: readonly BenchModule[] = [olmModule, megolmModule, deviceModule];
+const modules: readonly BenchModule[] = [olmModule, megolmModule, deviceModule, dmlsModule];
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = wanted.filter((w) => !modules.some((m) => m.name === w));
@@ -18,6 +19,7 @@ if (unknown.length > 0)
 const selected = wanted.length === 0 ? modules : modules.filter((m) => wanted.includes(m.name));
 const results = await runModules(selected);
 const sections = selected.map((m) => table(m.title, m.reference, results.get(m.name) ?? []));
+if (selected.includes(dmlsModule)) sections.push(['### DMLS state sizes', '', ...(await dmlsStateSizes())].join('\n'));
 const header = [
   '# Benchmark results',
   '',

@@ -286,6 +286,8 @@ export class EpochStore {
   readonly #config: ClientConfig;
   readonly #options: EngineOptions;
   #meta: RoomMeta;
+  /** The room meta as last written (or read), to skip rewriting it unchanged. */
+  #metaJson: string | undefined;
   readonly #states = new Map<number, ClientState>();
   /** Secrets ts-mls reported consumed when a child was made: they belong to this (parent) epoch. */
   readonly #kept = new Map<number, Uint8Array[]>();
@@ -339,7 +341,9 @@ export class EpochStore {
     if (typeof text !== 'string') throw corrupt('the DMLS room record should be a string');
     const meta = parseMeta(text);
     const cs = await EpochStore.#suiteImpl(meta.suite, options);
-    return new EpochStore(roomId, records, cs, options, meta);
+    const store = new EpochStore(roomId, records, cs, options, meta);
+    store.#metaJson = text;
+    return store;
   }
 
   static async #fresh(
@@ -736,7 +740,9 @@ export class EpochStore {
 
   /** Swaps in the operation's results; synchronous, after the operation's last await. */
   #apply(op: Operation): void {
-    op.tx.put(roomMetaKey(this.roomId), JSON.stringify(op.meta));
+    // The room meta is rewritten only when it changed (not on every message).
+    const metaJson = JSON.stringify(op.meta);
+    if (metaJson !== this.#metaJson) op.tx.put(roomMetaKey(this.roomId), metaJson);
     op.tx.commit();
     const live: Uint8Array[] = [];
     const toWipe: Uint8Array[] = [...op.wipeAfter];
@@ -762,6 +768,7 @@ export class EpochStore {
       this.#pendingLoaded = true;
     }
     this.#meta = op.meta;
+    this.#metaJson = metaJson;
     if (toWipe.length > 0) {
       // Never zero an array a kept state still uses (ts-mls shares them between parent and child).
       for (const s of this.#states.values()) live.push(...secretArrays(s), s.signaturePrivateKey);
