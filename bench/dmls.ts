@@ -247,10 +247,18 @@ function layerCases(n: number): Case[] {
       reference: async () => {
         const f = await bareFixture(n, triturusCryptoProvider, 'triturus');
         return async () => {
+          // The creator's own leaf: a key package made on the spot (the layer makes one too).
+          const own = await generateKeyPackage(
+            { credentialType: 'basic', identity: encodeDmlsIdentity('@alice:bench.org', 'ALICE') },
+            defaultCapabilities(),
+            defaultLifetime,
+            [],
+            f.cs,
+          );
           const s = await createGroup(
             new Uint8Array(32).fill(2),
-            f.aliceKp.publicPackage,
-            f.aliceKp.privatePackage,
+            own.publicPackage,
+            own.privatePackage,
             [],
             f.cs,
             bareConfig,
