@@ -250,7 +250,7 @@ export function table(title: string, referenceName: string, results: readonly Ca
     const noble =
       r.nobleMicros === undefined ? '—' : `${fmt(r.nobleMicros)} (${(r.nobleMicros / r.referenceMicros).toFixed(2)})`;
     lines.push(
-      `| ${r.name} | ${fmt(r.referenceMicros)} | ${fmt(r.nodeMicros)} | **${ratio.toFixed(2)}** | ${r.target === undefined ? '(information)' : `≤ ${r.target.toFixed(1)} ${ratio <= r.target ? '✓' : '✗'}`} | ${noble} |`,
+      `| ${r.name} | ${fmt(r.referenceMicros)} | ${fmt(r.nodeMicros)} | **${ratio.toFixed(2)}** | ${r.target === undefined ? '(information)' : `≤ ${r.target.toFixed(Number.isInteger(r.target * 10) ? 1 : 2)} ${ratio <= r.target ? '✓' : '✗'}`} | ${noble} |`,
     );
   }
   return lines.join('\n');

@@ -147,7 +147,15 @@ export interface PendingCommit {
 interface PendingState extends PendingCommit {
   readonly parentSerial: number;
   readonly state: ClientState;
+  /** The new state's records, encoded once at creation and reused when confirmed. */
+  readonly parts: StateParts;
   readonly consumed: Uint8Array[];
+}
+
+interface StateParts {
+  readonly tree: Uint8Array;
+  readonly core: Uint8Array;
+  readonly chunks: readonly Uint8Array[];
 }
 
 function hex(bytes: Uint8Array): string {
@@ -267,7 +275,13 @@ class Operation {
   readonly meta: RoomMeta;
   readonly states = new Map<number, ClientState | null>();
   readonly kept = new Map<number, Uint8Array[]>();
+  /** Secrets to zero once the operation succeeded, unless a kept state still shares them. */
   readonly wipeAfter: Uint8Array[] = [];
+  /**
+   * Secrets no kept state can share (message keys an application message or proposal used up in
+   * its own epoch: ts-mls returns them as consumed and the new state no longer holds them).
+   */
+  readonly wipeNow: Uint8Array[] = [];
   pending: PendingState | null | undefined = undefined;
   constructor(tx: RecordTransaction, meta: RoomMeta) {
     this.tx = tx;
@@ -557,8 +571,16 @@ export class EpochStore {
     return kids.some((k) => this.#hasLiveTip(meta, k));
   }
 
+  readonly #tags = new Map<string, Uint8Array>();
+
   #summary(n: NodeMeta): EpochSummary {
-    return { id: n.id, epoch: n.epoch, creator: n.creator, confirmationTag: decodeBase64(n.tag) };
+    let tag = this.#tags.get(n.tag);
+    if (tag === undefined) {
+      tag = decodeBase64(n.tag);
+      if (this.#tags.size > 256) this.#tags.clear();
+      this.#tags.set(n.tag, tag);
+    }
+    return { id: n.id, epoch: n.epoch, creator: n.creator, confirmationTag: tag.slice() };
   }
 
   #best(candidates: NodeMeta[]): NodeMeta {
@@ -589,10 +611,18 @@ export class EpochStore {
 
   /** Live tips other than the winner: forks a resolving commit must list. */
   losingTips(): EpochInfo[] {
+    return this.forks().losers;
+  }
+
+  /** The winning tip and the losing ones, from one fork-choice pass. */
+  forks(): { winner: EpochInfo; losers: EpochInfo[] } {
     const w = this.#winner(this.#meta);
-    return this.#liveTips(this.#meta)
-      .filter((n) => n !== w)
-      .map((n) => this.#info(n, this.#meta));
+    return {
+      winner: this.#info(w, this.#meta),
+      losers: this.#liveTips(this.#meta)
+        .filter((n) => n !== w)
+        .map((n) => this.#info(n, this.#meta)),
+    };
   }
 
   /** Members (leaves) in an epoch; the state is loaded when needed. */
@@ -669,7 +699,33 @@ export class EpochStore {
     return full;
   }
 
+  /** The records of a whole state: ratchet tree, core, secret-tree chunks. */
+  #encodeParts(state: ClientState): StateParts {
+    const body = encodeGroupStateWithoutTree({ ...state, secretTree: [], historicalReceiverData: new Map() });
+    const core = new Uint8Array(body.length + 1);
+    core[0] = CORE_VERSION;
+    core.set(body, 1);
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i * CHUNK < state.secretTree.length; i++) {
+      chunks.push(encode(secretTreeEncoder)(state.secretTree.slice(i * CHUNK, (i + 1) * CHUNK)));
+    }
+    return { tree: encodeRatchetTree(state.ratchetTree), core, chunks };
+  }
+
+  /** Writes a new epoch's state from already encoded parts (a confirmed commit: no re-encoding). */
+  #writeParts(op: Operation, n: NodeMeta, state: ClientState, parts: StateParts): void {
+    op.tx.put(epochKey(this.roomId, n.serial, 'tree'), parts.tree);
+    op.tx.put(epochKey(this.roomId, n.serial, 'core'), parts.core);
+    parts.chunks.forEach((c, i) => op.tx.put(epochKey(this.roomId, n.serial, `secrets/${i}`), c));
+    n.chunks = parts.chunks.length;
+    op.states.set(n.serial, state);
+  }
+
   #writeState(op: Operation, n: NodeMeta, state: ClientState, previous: ClientState | undefined): void {
+    if (previous === undefined) {
+      this.#writeParts(op, n, state, this.#encodeParts(state));
+      return;
+    }
     const { tx } = op;
     if (previous === undefined || previous.ratchetTree !== state.ratchetTree) {
       tx.put(epochKey(this.roomId, n.serial, 'tree'), encodeRatchetTree(state.ratchetTree));
@@ -745,6 +801,7 @@ export class EpochStore {
     if (metaJson !== this.#metaJson) op.tx.put(roomMetaKey(this.roomId), metaJson);
     op.tx.commit();
     const live: Uint8Array[] = [];
+    for (const a of op.wipeNow) a.fill(0);
     const toWipe: Uint8Array[] = [...op.wipeAfter];
     for (const [serial, state] of op.states) {
       const old = this.#states.get(serial);
@@ -782,7 +839,14 @@ export class EpochStore {
   async #addNode(
     op: Operation,
     state: ClientState | undefined,
-    fields: { id: string; parent: number | null; creator: [string, string]; member: boolean; committer?: string },
+    fields: {
+      id: string;
+      parent: number | null;
+      creator: [string, string];
+      member: boolean;
+      committer?: string;
+      parts?: StateParts;
+    },
   ): Promise<NodeMeta> {
     const meta = op.meta;
     const now = this.#now();
@@ -809,7 +873,8 @@ export class EpochStore {
     };
     meta.nodes.push(n);
     if (state !== undefined && n.member) {
-      this.#writeState(op, n, state, undefined);
+      if (fields.parts !== undefined) this.#writeParts(op, n, state, fields.parts);
+      else this.#writeState(op, n, state, undefined);
       const members = memberKeys(state);
       op.tx.put(epochKey(this.roomId, n.serial, 'awaiting'), JSON.stringify([...members]));
       // Ancestors: the committer has now committed on a descendant. (A member removed on this
@@ -1093,7 +1158,7 @@ export class EpochStore {
       }
       if (result.kind !== 'newState') throw new DmlsError('DMLS_INVALID', 'the MLS message is not a proposal');
       this.#writeState(op, n, result.newState, state);
-      op.wipeAfter.push(...result.consumed);
+      op.wipeNow.push(...result.consumed);
       this.#apply(op);
     });
   }
@@ -1111,7 +1176,7 @@ export class EpochStore {
         throw mlsFailure('DMLS_REJECTED', 'the message could not be encrypted', cause);
       }
       this.#writeState(op, n, result.newState, state);
-      op.wipeAfter.push(...result.consumed);
+      op.wipeNow.push(...result.consumed);
       this.#apply(op);
       return result.privateMessage;
     });
@@ -1162,7 +1227,7 @@ export class EpochStore {
       // message leaves the ratchet where it was.
       checkSender?.(sender);
       this.#writeState(op, n, { ...state, secretTree: result.tree }, state);
-      op.wipeAfter.push(...result.consumed);
+      op.wipeNow.push(...result.consumed);
       this.#apply(op);
       return { plaintext: content.applicationData, sender };
     });
@@ -1230,6 +1295,7 @@ export class EpochStore {
         parentId,
         parentSerial: parent.serial,
         state: result.newState,
+        parts: this.#encodeParts(result.newState),
         consumed: result.consumed,
         commit: encodeMlsMessage(result.commit),
         welcome:
@@ -1277,6 +1343,7 @@ export class EpochStore {
         parent: parent.serial,
         creator: creatorOf(own),
         member: true,
+        parts: p.parts,
         ...(own === undefined ? {} : { committer: hex(own) }),
       });
       op.kept.set(parent.serial, [...(op.kept.get(parent.serial) ?? []), ...p.consumed]);
@@ -1324,25 +1391,29 @@ function safeDecode<T>(decode: () => [T, number] | undefined, length: number): T
 }
 
 // The pending-commit record: version ‖ parent serial ‖ parent id ‖ commit ‖ welcome? ‖ resolves ‖
-// consumed count ‖ state (ts-mls's encodeGroupState, tree included: it is only kept until confirmed).
-import { decodeGroupState, encodeGroupState } from 'ts-mls';
+// the new state's parts (ratchet tree ‖ core ‖ secret-tree chunks), reused as they are on confirmation.
 import { ByteReader, ByteWriter } from '../encoding/binary.js';
 
+const PENDING_VERSION = 2;
+
 function encodePending(p: PendingState): Uint8Array {
-  const w = new ByteWriter(1024);
-  w.u8(1).u32(p.parentSerial).string(p.parentId).bytes(p.commit);
+  let size = 64 + p.commit.length + (p.welcome?.length ?? 0) + p.parts.tree.length + p.parts.core.length;
+  for (const c of p.parts.chunks) size += c.length + 4;
+  const w = new ByteWriter(size);
+  w.u8(PENDING_VERSION).u32(p.parentSerial).string(p.parentId).bytes(p.commit);
   w.bool(p.welcome !== undefined);
   if (p.welcome !== undefined) w.bytes(p.welcome);
   w.u32(p.resolves.length);
   for (const r of p.resolves) w.string(r);
-  w.bytes(encodeGroupState(p.state));
+  w.bytes(p.parts.tree).bytes(p.parts.core).u32(p.parts.chunks.length);
+  for (const c of p.parts.chunks) w.bytes(c);
   return w.finish();
 }
 
 function decodePending(bytes: Uint8Array, config: ClientConfig): PendingState {
   try {
     const r = new ByteReader(bytes);
-    if (r.u8() !== 1) throw corrupt('unknown pending-commit record version');
+    if (r.u8() !== PENDING_VERSION) throw corrupt('unknown pending-commit record version');
     const parentSerial = r.u32();
     const parentId = r.string();
     const commit = r.bytes();
@@ -1350,16 +1421,25 @@ function decodePending(bytes: Uint8Array, config: ClientConfig): PendingState {
     const n = r.count(1024);
     const resolves: string[] = [];
     for (let i = 0; i < n; i++) resolves.push(r.string());
-    const stateBytes = r.bytes();
+    const treeBytes = r.bytes();
+    const core = r.bytes();
+    const chunkCount = r.count(1 << 20);
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < chunkCount; i++) chunks.push(r.bytes());
     r.end();
-    const state = safeDecode(() => decodeGroupState(stateBytes, 0), stateBytes.length);
+    const tree = safeDecode(() => decodeRatchetTree(treeBytes, 0), treeBytes.length);
+    if (core[0] !== CORE_VERSION) throw corrupt('unknown state record version');
+    const body = core.subarray(1);
+    const state = safeDecode(() => decodeGroupStateWithoutTree(tree)(body, 0), body.length);
+    const secretTree = chunks.flatMap((c) => safeDecode(() => decodeSecretTree(c, 0), c.length));
     return {
       parentSerial,
       parentId,
       commit,
       welcome,
       resolves,
-      state: { ...state, clientConfig: config },
+      state: { ...state, secretTree, clientConfig: config },
+      parts: { tree: treeBytes, core, chunks },
       consumed: [],
     };
   } catch (cause) {

@@ -136,7 +136,7 @@ export class DmlsGroup {
     options: { readonly add?: readonly string[]; readonly remove?: readonly DeviceRef[] } = {},
   ): Promise<CommitContent> {
     if (options === null || typeof options !== 'object') throw invalidArgument('expected commit options');
-    const tip = this.#store.winningTip();
+    const { winner: tip, losers } = this.#store.forks();
     if (!tip.member) throw new DmlsError('DMLS_NOT_MEMBER', 'this device was removed from the group');
     const add = (options.add ?? []).map(keyPackageFromUpload);
     const removeLeaves: number[] = [];
@@ -151,7 +151,6 @@ export class DmlsGroup {
         removeLeaves.push(m.leafIndex);
       }
     }
-    const losers = this.#store.losingTips();
     const pending = await this.#store.createCommit(tip.id, {
       add,
       remove: removeLeaves,
@@ -272,10 +271,10 @@ export class DmlsGroup {
   async encrypt(plaintext: Uint8Array | string): Promise<MessageContent> {
     const bytes = typeof plaintext === 'string' ? utf8Encode(plaintext) : plaintext;
     if (!(bytes instanceof Uint8Array)) throw invalidArgument('plaintext must be a string or a Uint8Array');
-    if (this.needsResolution) {
+    const { winner: tip, losers } = this.#store.forks();
+    if (losers.length > 0) {
       throw new DmlsError('DMLS_FORK', 'the group has unresolved forks: commit on the winning tip first');
     }
-    const tip = this.#store.winningTip();
     if (!tip.member) throw new DmlsError('DMLS_NOT_MEMBER', 'this device was removed from the group');
     const pm = await this.#store.encrypt(tip.id, bytes);
     const ciphertext = encodeMlsMessage({ version: 'mls10', wireformat: 'mls_private_message', privateMessage: pm });
