@@ -122,6 +122,14 @@ interface BareFixture {
   aliceKp: { publicPackage: KeyPackage; privatePackage: PrivateKeyPackage };
   welcomeBytes: Uint8Array;
   bobCommit: MLSMessage;
+  /** Bob's and the others' key packages in upload form. */
+  uploads: string[];
+}
+
+function keyPackageOf(upload: string): KeyPackage {
+  const m = mls(Uint8Array.from(Buffer.from(upload, 'base64')));
+  if (m.wireformat !== 'mls_key_package') throw new Error('key package');
+  return m.keyPackage;
 }
 
 const layerFixtures = new Map<number, Promise<LayerFixture>>();
@@ -224,6 +232,7 @@ async function buildBare(n: number, provider: CryptoProvider): Promise<BareFixtu
     aliceKp: aliceKp!,
     welcomeBytes,
     bobCommit,
+    uploads: [bobKp!, ...rest].map((k) => k.upload),
   };
 }
 
@@ -266,7 +275,8 @@ function layerCases(n: number): Case[] {
           const r = await createCommit(
             { state: s, cipherSuite: f.cs },
             {
-              extraProposals: [f.bobKp.publicPackage, ...f.others].map((keyPackage) => ({
+              // Claimed key packages arrive as upload strings, as the layer gets them.
+              extraProposals: f.uploads.map(keyPackageOf).map((keyPackage) => ({
                 proposalType: 'add',
                 add: { keyPackage },
               })),
