@@ -284,6 +284,7 @@ class Operation {
    */
   readonly wipeNow: Uint8Array[] = [];
   pending: PendingState | null | undefined = undefined;
+  messageOnly = false;
   constructor(tx: RecordTransaction, meta: RoomMeta) {
     this.tx = tx;
     this.meta = meta;
@@ -615,6 +616,14 @@ export class EpochStore {
     return this.forks().losers;
   }
 
+  /** @internal the winning tip's id and creator, and whether other tips are unresolved (no copies). */
+  sendTip(): { id: string; creator: readonly [string, string]; member: boolean; forked: boolean } {
+    const w = this.#winner(this.#meta);
+    let tips = 0;
+    for (const n of this.#meta.nodes) if (!n.resolved && !this.#meta.nodes.some((c) => c.parent === n.serial)) tips++;
+    return { id: w.id, creator: w.creator, member: w.member, forked: tips > 1 };
+  }
+
   /** The winning tip and the losing ones, from one fork-choice pass. */
   forks(): { winner: EpochInfo; losers: EpochInfo[] } {
     const w = this.#winner(this.#meta);
@@ -791,15 +800,21 @@ export class EpochStore {
   // -------------------------------------------------------------------------------------------
   // Operations
 
-  #begin(): Operation {
-    return new Operation(this.#records.transaction(), copyMeta(this.#meta));
+  /**
+   * `messageOnly`: the operation leaves the epoch tree as it is (an application message in an
+   * existing epoch), so it shares the metadata instead of copying it and never rewrites it.
+   */
+  #begin(messageOnly = false): Operation {
+    const op = new Operation(this.#records.transaction(), messageOnly ? this.#meta : copyMeta(this.#meta));
+    op.messageOnly = messageOnly;
+    return op;
   }
 
   /** Swaps in the operation's results; synchronous, after the operation's last await. */
   #apply(op: Operation): void {
     // The room meta is rewritten only when it changed (not on every message).
-    const metaJson = JSON.stringify(op.meta);
-    if (metaJson !== this.#metaJson) op.tx.put(roomMetaKey(this.roomId), metaJson);
+    const metaJson = op.messageOnly ? this.#metaJson : JSON.stringify(op.meta);
+    if (metaJson !== this.#metaJson && metaJson !== undefined) op.tx.put(roomMetaKey(this.roomId), metaJson);
     op.tx.commit();
     const live: Uint8Array[] = [];
     for (const a of op.wipeNow) a.fill(0);
@@ -1167,7 +1182,7 @@ export class EpochStore {
   /** Encrypts an application message in epoch `id` (normally the winning tip). */
   encrypt(id: string, plaintext: Uint8Array): Promise<PrivateMessage> {
     return this.#serial(async () => {
-      const op = this.#begin();
+      const op = this.#begin(true);
       const n = this.#nodeById(op.meta, id);
       const state = await this.#loadState(op.tx, n, op);
       let result: Awaited<ReturnType<typeof createApplicationMessage>>;
@@ -1190,7 +1205,7 @@ export class EpochStore {
     checkSender?: (sender: LeafMember) => void,
   ): Promise<{ plaintext: Uint8Array; sender: LeafMember }> {
     return this.#serial(async () => {
-      const op = this.#begin();
+      const op = this.#begin(true);
       const n = this.#nodeById(op.meta, id);
       const state = await this.#loadState(op.tx, n, op);
       this.#checkFrame(message.groupId, message.epoch, state);

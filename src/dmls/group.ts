@@ -271,14 +271,22 @@ export class DmlsGroup {
   async encrypt(plaintext: Uint8Array | string): Promise<MessageContent> {
     const bytes = typeof plaintext === 'string' ? utf8Encode(plaintext) : plaintext;
     if (!(bytes instanceof Uint8Array)) throw invalidArgument('plaintext must be a string or a Uint8Array');
-    const { winner: tip, losers } = this.#store.forks();
-    if (losers.length > 0) {
+    const tip = this.#store.sendTip();
+    if (tip.forked) {
       throw new DmlsError('DMLS_FORK', 'the group has unresolved forks: commit on the winning tip first');
     }
     if (!tip.member) throw new DmlsError('DMLS_NOT_MEMBER', 'this device was removed from the group');
     const pm = await this.#store.encrypt(tip.id, bytes);
     const ciphertext = encodeMlsMessage({ version: 'mls10', wireformat: 'mls_private_message', privateMessage: pm });
-    return { algorithm: this.algorithm, ciphertext: encodeBase64(ciphertext), ...this.#epochRef(tip) };
+    const creator: DeviceRef = [tip.creator[0], tip.creator[1]];
+    return tip.id === ''
+      ? { algorithm: this.algorithm, ciphertext: encodeBase64(ciphertext), epoch_creator: creator }
+      : {
+          algorithm: this.algorithm,
+          ciphertext: encodeBase64(ciphertext),
+          epoch_creator: creator,
+          commit_event: tip.id,
+        };
   }
 
   /**
@@ -301,7 +309,7 @@ export class DmlsGroup {
       }
     });
     const who = decodeDmlsIdentity(sender.identity)!;
-    return { plaintext, userId: who.userId, deviceId: who.deviceId, epoch: this.#store.epoch(info.id) ?? info };
+    return { plaintext, userId: who.userId, deviceId: who.deviceId, epoch: info };
   }
 
   /** Runs the deletion policy now (for the age limit, e.g. on a timer). */
