@@ -681,19 +681,24 @@ export class EpochStore {
   // -------------------------------------------------------------------------------------------
   // State records
 
+  /**
+   * Loads an epoch's state. The record bytes are copied first: ts-mls decodes into views of its
+   * input, and the state's secrets are zeroed later, which must never touch a buffer the loader
+   * (or a change set handed to the caller) owns.
+   */
   async #loadState(tx: RecordTransaction, n: NodeMeta, op?: Operation): Promise<ClientState> {
     const changed = op?.states.get(n.serial);
     if (changed !== undefined && changed !== null) return changed;
     const cached = this.#states.get(n.serial);
     if (cached !== undefined) return cached;
-    const treeBytes = await tx.getBytes(epochKey(this.roomId, n.serial, 'tree'));
-    const core = await tx.getBytes(epochKey(this.roomId, n.serial, 'core'));
+    const treeBytes = (await tx.getBytes(epochKey(this.roomId, n.serial, 'tree')))?.slice();
+    const core = (await tx.getBytes(epochKey(this.roomId, n.serial, 'core')))?.slice();
     if (treeBytes === undefined || core === undefined) {
       throw new DmlsError('DMLS_RECORD_MISSING', 'a DMLS epoch state record is missing');
     }
     const chunks: SecretTree[] = [];
     for (let i = 0; i < n.chunks; i++) {
-      const bytes = await tx.getBytes(epochKey(this.roomId, n.serial, `secrets/${i}`));
+      const bytes = (await tx.getBytes(epochKey(this.roomId, n.serial, `secrets/${i}`)))?.slice();
       if (bytes === undefined) throw new DmlsError('DMLS_RECORD_MISSING', 'a DMLS secret-tree record is missing');
       const decoded = safeDecode(() => decodeSecretTree(bytes, 0), bytes.length);
       chunks.push(decoded);
@@ -1443,11 +1448,16 @@ function decodePending(bytes: Uint8Array, config: ClientConfig): PendingState {
     const chunks: Uint8Array[] = [];
     for (let i = 0; i < chunkCount; i++) chunks.push(r.bytes());
     r.end();
-    const tree = safeDecode(() => decodeRatchetTree(treeBytes, 0), treeBytes.length);
+    // The state is decoded from copies (see #loadState); the parts stay as they are for confirmation.
+    const treeCopy = treeBytes.slice();
+    const tree = safeDecode(() => decodeRatchetTree(treeCopy, 0), treeCopy.length);
     if (core[0] !== CORE_VERSION) throw corrupt('unknown state record version');
-    const body = core.subarray(1);
+    const body = core.slice(1);
     const state = safeDecode(() => decodeGroupStateWithoutTree(tree)(body, 0), body.length);
-    const secretTree = chunks.flatMap((c) => safeDecode(() => decodeSecretTree(c, 0), c.length));
+    const secretTree = chunks.flatMap((c) => {
+      const copy = c.slice();
+      return safeDecode(() => decodeSecretTree(copy, 0), copy.length);
+    });
     return {
       parentSerial,
       parentId,
