@@ -61,7 +61,7 @@ export class MemoryRecordStore implements RecordLoader {
   }
 }
 
-const REMOVED = Symbol('removed');
+const REMOVED: unique symbol = Symbol('removed');
 type Slot = RecordValue | typeof REMOVED;
 
 /**
