@@ -58,6 +58,19 @@ describe('DMLS identity', () => {
     expect(() => parseCredentialValue('AAAA')).toThrow(/32-byte/);
   });
 
+  it('accounts and groups print no secret', async () => {
+    const store = new MemoryRecordStore();
+    const a = await DmlsAccount.open(store, { userId: '@a:b.c', deviceId: 'DEV', authenticate: () => true });
+    const changes = a.takeChanges();
+    const record = changes.put.find((p) => p.key === 'dmls/identity')!.value as Uint8Array;
+    const seed = Buffer.from(record.subarray(1, 33));
+    const g = await a.createGroup(ROOM);
+    for (const s of [String(a), inspect(a, { depth: 5 }), inspect(g, { depth: 5 }), JSON.stringify(g.epochs())]) {
+      expect(s).not.toContain(seed.toString('base64').slice(0, 20));
+      expect(s).not.toContain(seed.toString('hex').slice(0, 20));
+    }
+  });
+
   it('the signing key never prints', () => {
     const k = DmlsSigningKey.generate();
     const seed = Buffer.from(k.toRecord().subarray(1, 33)).toString('base64');
