@@ -616,12 +616,18 @@ export class EpochStore {
     return this.forks().losers;
   }
 
+  /** The last sendTip answer, valid while the metadata object is the same (messages share it). */
+  #sendTipCache:
+    | { meta: RoomMeta; tip: { id: string; creator: readonly [string, string]; member: boolean; forked: boolean } }
+    | undefined;
+
   /** @internal the winning tip's id and creator, and whether other tips are unresolved (no copies). */
   sendTip(): { id: string; creator: readonly [string, string]; member: boolean; forked: boolean } {
+    if (this.#sendTipCache?.meta === this.#meta) return this.#sendTipCache.tip;
     const w = this.#winner(this.#meta);
-    let tips = 0;
-    for (const n of this.#meta.nodes) if (!n.resolved && !this.#meta.nodes.some((c) => c.parent === n.serial)) tips++;
-    return { id: w.id, creator: w.creator, member: w.member, forked: tips > 1 };
+    const tip = { id: w.id, creator: w.creator, member: w.member, forked: this.#liveTips(this.#meta).length > 1 };
+    this.#sendTipCache = { meta: this.#meta, tip };
+    return tip;
   }
 
   /** The winning tip and the losing ones, from one fork-choice pass. */
@@ -764,10 +770,10 @@ export class EpochStore {
     }
     const chunks = Math.ceil(state.secretTree.length / CHUNK);
     for (let i = 0; i < chunks; i++) {
-      const slice = state.secretTree.slice(i * CHUNK, (i + 1) * CHUNK);
-      if (previous !== undefined && previous.secretTree.length === state.secretTree.length) {
+      const end = Math.min((i + 1) * CHUNK, state.secretTree.length);
+      if (previous.secretTree.length === state.secretTree.length) {
         let same = true;
-        for (let j = i * CHUNK; j < Math.min((i + 1) * CHUNK, state.secretTree.length); j++) {
+        for (let j = i * CHUNK; j < end; j++) {
           if (previous.secretTree[j] !== state.secretTree[j]) {
             same = false;
             break;
@@ -775,10 +781,7 @@ export class EpochStore {
         }
         if (same) continue;
       }
-      tx.put(
-        epochKey(this.roomId, n.serial, `secrets/${i}`),
-        encodeSecretChunk(state.secretTree, i * CHUNK, i * CHUNK + slice.length),
-      );
+      tx.put(epochKey(this.roomId, n.serial, `secrets/${i}`), encodeSecretChunk(state.secretTree, i * CHUNK, end));
     }
     for (let i = chunks; i < n.chunks; i++) tx.remove(epochKey(this.roomId, n.serial, `secrets/${i}`));
     n.chunks = chunks;
@@ -967,14 +970,8 @@ export class EpochStore {
     const keep = new Set<number>();
     for (const n of meta.nodes) if (!n.deleted && n.member) keep.add(n.serial);
     for (const t of this.#liveTips(meta)) {
-      let p: NodeMeta | undefined = t;
-      while (p !== undefined && !keep.has(p.serial)) {
+      for (let p: NodeMeta | undefined = t; p !== undefined; p = p.parent === null ? undefined : op.node(p.parent)) {
         keep.add(p.serial);
-        p = p.parent === null ? undefined : op.node(p.parent);
-      }
-      while (p !== undefined) {
-        keep.add(p.serial);
-        p = p.parent === null ? undefined : op.node(p.parent);
       }
     }
     const dropped = meta.nodes.filter((n) => !keep.has(n.serial));
@@ -1139,7 +1136,10 @@ export class EpochStore {
   #markResolved(op: Operation, ids: readonly string[]): void {
     for (const id of ids) {
       const n = op.meta.nodes.find((m) => m.id === id);
-      if (n !== undefined) n.resolved = true;
+      if (n === undefined) continue;
+      n.resolved = true;
+      // A resolved tip is superseded by the resolving commit: the age limit counts from now.
+      n.supersededAt ??= this.#now();
     }
   }
 

@@ -2,6 +2,8 @@
  * The deletion policy: an epoch's secrets go once every member has committed on a descendant, or
  * past a count or an age; a deleted epoch never decrypts again and its records are removed.
  */
+
+import { encodeMlsMessage } from 'ts-mls';
 import { describe, expect, it } from 'vitest';
 import type { CommitContent } from '../../src/dmls/index.js';
 import { Directory, eventId, Peer, type PeerOptions } from './helpers.js';
@@ -146,5 +148,59 @@ describe('DMLS deletion policy', () => {
     }
     // Deletion did happen under c: at most two live epochs of the six it saw.
     expect((await c.group(ROOM)).epochs().filter((e) => !e.deleted).length).toBeLessThanOrEqual(2);
+  });
+
+  it('a resolved losing tip ages out from its resolution; its late messages then never decrypt', async () => {
+    let now = 5_000_000;
+    const { a, b, c, all } = await threeMembers({ deletion: { maxEpochs: 100, maxAgeMs: 60_000 }, now: () => now });
+    // a and b commit concurrently on one parent; everyone sees both.
+    const ca: CommitContent = await a.step(async (x) => (await x.group(ROOM))!.createCommit());
+    const cb: CommitContent = await b.step(async (x) => (await x.group(ROOM))!.createCommit());
+    const [ia, ib] = [eventId(), eventId()];
+    await a.step(async (x) => (await x.group(ROOM))!.confirmCommit(ia));
+    await b.step(async (x) => (await x.group(ROOM))!.confirmCommit(ib));
+    for (const p of all) {
+      if (p !== a)
+        await p.step(async (x) =>
+          (await x.group(ROOM))!.processCommit({ event_id: ia, sender: '@a:x.org', content: ca }),
+        );
+      if (p !== b)
+        await p.step(async (x) =>
+          (await x.group(ROOM))!.processCommit({ event_id: ib, sender: '@b:x.org', content: cb }),
+        );
+    }
+    const winner = (await c.group(ROOM)).winningTip().id;
+    const loser = winner === ia ? ib : ia;
+    const loserPeer = loser === ia ? a : b;
+    // A message on the losing fork (sent there before the resolution), delivered late.
+    const pm = await loserPeer.step(async (x) =>
+      (await x.group(ROOM))!.epochStore.encrypt(loser, new TextEncoder().encode('late')),
+    );
+    const late = {
+      algorithm: ca.algorithm,
+      ciphertext: Buffer.from(
+        encodeMlsMessage({ version: 'mls10', wireformat: 'mls_private_message', privateMessage: pm }),
+      ).toString('base64'),
+      epoch_creator: [loserPeer.userId, loserPeer.deviceId],
+      commit_event: loser,
+    };
+    // c resolves on the winner.
+    const resolving: CommitContent = await c.step(async (x) => (await x.group(ROOM))!.createCommit());
+    expect(resolving.resolves.map((r) => r[2])).toEqual([loser]);
+    const ic = eventId();
+    await c.step(async (x) => (await x.group(ROOM))!.confirmCommit(ic));
+    for (const p of [a, b]) {
+      await p.step(async (x) =>
+        (await x.group(ROOM))!.processCommit({ event_id: ic, sender: '@c:x.org', content: resolving }),
+      );
+    }
+    expect((await c.group(ROOM)).epochs().find((e) => e.id === loser)?.deleted).toBe(false);
+    now += 61_000;
+    await c.step(async (x) => (await x.group(ROOM))!.collect());
+    const info = (await c.group(ROOM)).epochs().find((e) => e.id === loser);
+    expect(info === undefined || info.deleted).toBe(true);
+    await expect(
+      c.step(async (x) => (await x.group(ROOM))!.decrypt({ sender: loserPeer.userId, content: late })),
+    ).rejects.toMatchObject({ code: 'DMLS_EPOCH_DELETED' });
   });
 });
