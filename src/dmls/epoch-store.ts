@@ -623,10 +623,13 @@ export class EpochStore {
 
   /** @internal the winning tip's id and creator, and whether other tips are unresolved (no copies). */
   sendTip(): { id: string; creator: readonly [string, string]; member: boolean; forked: boolean } {
-    if (this.#sendTipCache?.meta === this.#meta) return this.#sendTipCache.tip;
+    // Only the built-in netsplit rule is known to be a pure function of the tree; another policy
+    // (a sequencer learning its order later) is asked again every time.
+    const cacheable = this.#forkChoice === netsplitForkChoice;
+    if (cacheable && this.#sendTipCache?.meta === this.#meta) return this.#sendTipCache.tip;
     const w = this.#winner(this.#meta);
     const tip = { id: w.id, creator: w.creator, member: w.member, forked: this.#liveTips(this.#meta).length > 1 };
-    this.#sendTipCache = { meta: this.#meta, tip };
+    if (cacheable) this.#sendTipCache = { meta: this.#meta, tip };
     return tip;
   }
 
