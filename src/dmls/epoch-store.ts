@@ -119,6 +119,8 @@ interface RoomMeta {
   nextSerial: number;
   nodes: NodeMeta[];
   forgotten: string[];
+  /** Epoch ids a resolving commit listed before this device saw them: resolved on arrival. */
+  resolvedAhead: string[];
 }
 
 /** Public view of an epoch. */
@@ -255,10 +257,12 @@ function parseMeta(text: string): RoomMeta {
     !isDmlsSuite(meta.suite) ||
     !Array.isArray(meta.nodes) ||
     !Array.isArray(meta.forgotten) ||
+    (meta.resolvedAhead !== undefined && !Array.isArray(meta.resolvedAhead)) ||
     !Number.isSafeInteger(meta.nextSerial)
   ) {
     throw corrupt('the DMLS room record is malformed');
   }
+  meta.resolvedAhead ??= [];
   return meta;
 }
 
@@ -267,6 +271,7 @@ function copyMeta(meta: RoomMeta): RoomMeta {
     ...meta,
     nodes: meta.nodes.map((n) => ({ ...n, creator: [n.creator[0], n.creator[1]] })),
     forgotten: [...meta.forgotten],
+    resolvedAhead: [...meta.resolvedAhead],
   };
 }
 
@@ -372,7 +377,15 @@ export class EpochStore {
       throw new DmlsError('DMLS_INVALID', 'a DMLS group already exists for this room');
     }
     const cs = await EpochStore.#suiteImpl(suite, options);
-    const meta: RoomMeta = { v: META_VERSION, suite, groupId: '', nextSerial: 0, nodes: [], forgotten: [] };
+    const meta: RoomMeta = {
+      v: META_VERSION,
+      suite,
+      groupId: '',
+      nextSerial: 0,
+      nodes: [],
+      forgotten: [],
+      resolvedAhead: [],
+    };
     const store = new EpochStore(roomId, records, cs, options, meta);
     return { store, op: new Operation(records.transaction(), copyMeta(meta)) };
   }
@@ -902,6 +915,13 @@ export class EpochStore {
       resumptionPsk: state === undefined || !fields.member ? '' : encodeBase64(state.keySchedule.resumptionPsk),
     };
     meta.nodes.push(n);
+    const ahead = meta.resolvedAhead.indexOf(n.id);
+    if (ahead >= 0) {
+      // A resolving commit already listed this epoch (it arrived first): it is resolved.
+      n.resolved = true;
+      n.supersededAt = now;
+      meta.resolvedAhead.splice(ahead, 1);
+    }
     if (state !== undefined && n.member) {
       if (fields.parts !== undefined) this.#writeParts(op, n, state, fields.parts);
       else this.#writeState(op, n, state, undefined);
@@ -1139,7 +1159,13 @@ export class EpochStore {
   #markResolved(op: Operation, ids: readonly string[]): void {
     for (const id of ids) {
       const n = op.meta.nodes.find((m) => m.id === id);
-      if (n === undefined) continue;
+      if (n === undefined) {
+        if (!op.meta.forgotten.includes(id) && !op.meta.resolvedAhead.includes(id)) {
+          op.meta.resolvedAhead.push(id);
+          if (op.meta.resolvedAhead.length > FORGOTTEN_LIMIT) op.meta.resolvedAhead.shift();
+        }
+        continue;
+      }
       n.resolved = true;
       // A resolved tip is superseded by the resolving commit: the age limit counts from now.
       n.supersededAt ??= this.#now();

@@ -251,10 +251,12 @@ export class DmlsGroup {
     const parent = this.#findEpoch(parsed.parent.creator, parsed.parent.commitEvent);
     const resolves: string[] = [];
     for (const [epoch, creator, id] of parsed.resolves) {
-      const match =
-        id !== undefined
-          ? this.#store.epoch(id)
-          : this.#store.epochs().find((e) => e.epoch === epoch && sameDevice(e.creator as DeviceRef, creator));
+      if (id !== undefined) {
+        // Passed on even when unknown here: the store resolves that epoch when it arrives.
+        resolves.push(id);
+        continue;
+      }
+      const match = this.#store.epochs().find((e) => e.epoch === epoch && sameDevice(e.creator as DeviceRef, creator));
       if (match !== undefined) resolves.push(match.id);
     }
     const { epoch } = await this.#store.processCommit(parent.id, parsed.message, event.event_id, {

@@ -162,4 +162,38 @@ describe('DMLS netsplit between two servers', () => {
   it('sequencer policy, the removal (server b) sequenced first: the added member is re-added by welcome', async () => {
     expect(await scenario('b-first')).toBe('b');
   });
+
+  it('a losing commit that arrives after the commit resolving it is resolved on arrival', async () => {
+    const dir = new Directory();
+    const a = await Peer.create('@a:a.org', 'A', dir);
+    const b = await Peer.create('@b:b.org', 'B', dir);
+    const c = await Peer.create('@c:c.org', 'C', dir);
+    await a.step((x) => x.createGroup(ROOM));
+    const kps = [await b.keyPackage(), await c.keyPackage()];
+    await a.step(async (x) => (await x.group(ROOM))!.createCommit({ add: kps }));
+    const { welcome } = await a.step(async (x) => (await x.group(ROOM))!.confirmCommit(eventId()));
+    for (const p of [b, c]) await p.step((x) => x.joinGroup({ sender: '@a:a.org', content: welcome }));
+    const ca = await a.step(async (x) => (await x.group(ROOM))!.createCommit());
+    const cb = await b.step(async (x) => (await x.group(ROOM))!.createCommit());
+    const [ia, ib] = [eventId(), eventId()];
+    await a.step(async (x) => (await x.group(ROOM))!.confirmCommit(ia));
+    await b.step(async (x) => (await x.group(ROOM))!.confirmCommit(ib));
+    await deliverCommit(a, ib, '@b:b.org', cb);
+    await deliverCommit(b, ia, '@a:a.org', ca);
+    const winner = (await a.group(ROOM)).winningTip().id;
+    const [resolver, winning, losing] = winner === ia ? [a, ca, cb] : [b, cb, ca];
+    const resolving = await resolver.step(async (x) => (await x.group(ROOM))!.createCommit());
+    const ir = eventId();
+    await resolver.step(async (x) => (await x.group(ROOM))!.confirmCommit(ir));
+    // c: the winner, then the resolving commit, and only then the losing commit.
+    await deliverCommit(c, winner, winner === ia ? '@a:a.org' : '@b:b.org', winning);
+    await deliverCommit(c, ir, resolver.userId, resolving);
+    const loser = winner === ia ? ib : ia;
+    await deliverCommit(c, loser, winner === ia ? '@b:b.org' : '@a:a.org', losing);
+    const g = await c.group(ROOM);
+    expect(g.epochs().find((e) => e.id === loser)?.resolved).toBe(true);
+    expect(g.needsResolution).toBe(false);
+    expect(g.winningTip().id).toBe(ir);
+    expect(await g.epochAuthenticator()).toEqual(await (await resolver.group(ROOM)).epochAuthenticator());
+  });
 });
