@@ -6,11 +6,12 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { runBatches } from './batches.js';
 import { deviceModule } from './device.js';
+import { dmlsModule, dmlsStateSizes } from './dmls.js';
 import { type BenchModule, runModules, table } from './harness.js';
 import { megolmModule } from './megolm.js';
 import { olmModule } from './olm.js';
 
-const modules: readonly BenchModule[] = [olmModule, megolmModule, deviceModule];
+const modules: readonly BenchModule[] = [olmModule, megolmModule, deviceModule, dmlsModule];
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 /** Device batches have their own runner (each call consumes pre-made events): `npm run bench -- batches`. */
@@ -29,6 +30,7 @@ if (wanted.length === 0 || wanted.includes(BATCHES)) {
     `${table('Device batches: one store commit per /sync or per page of room events', 'compared with', await runBatches())}\n\nEach row names what it compares with; the "compared with" column is that side's time. To-device events are m.room_key messages from 10 senders over existing Olm sessions; room events are 100-byte messages round robin over 50 rooms. SQLite is a file in WAL mode; PostgreSQL a local cluster with its default durability (fsync on). Every call consumes fresh events made before timing.`,
   );
 }
+if (selected.includes(dmlsModule)) sections.push(['### DMLS state sizes', '', ...(await dmlsStateSizes())].join('\n'));
 const header = [
   '# Benchmark results',
   '',

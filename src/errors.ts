@@ -76,7 +76,36 @@ export type DeviceErrorCode =
   | 'DEVICE_UNKNOWN'
   | 'NO_OLM_SESSION';
 
-export type DmlsErrorCode = 'DMLS_INVALID' | 'DMLS_EPOCH_UNKNOWN' | 'DMLS_FORK';
+/** Codes for DMLS groups (src/dmls): malformed events, unknown or deleted epochs, rejected members. */
+export type DmlsErrorCode =
+  /** A malformed event, MLS message, record or argument for the DMLS layer. */
+  | 'DMLS_INVALID'
+  /** The event names an epoch this device does not know (never saw it, or not a member there). */
+  | 'DMLS_EPOCH_UNKNOWN'
+  /** The event names an epoch whose secrets were deleted; it can never be used again. */
+  | 'DMLS_EPOCH_DELETED'
+  /** The group has unresolved forks: resolve them with a commit before sending. */
+  | 'DMLS_FORK'
+  /** The commit or message was already processed (or is our own); nothing changed. */
+  | 'DMLS_REPLAY'
+  /** The MLS sender does not match the Matrix sender or the named creator. */
+  | 'DMLS_SENDER_MISMATCH'
+  /** The MLS layer refused the commit, proposal or welcome (bad signature, tag, tree, ...). */
+  | 'DMLS_REJECTED'
+  /** An application message did not decrypt in the epoch it names. */
+  | 'DMLS_DECRYPT_FAILED'
+  /** A member credential was refused by the authentication callback. */
+  | 'DMLS_CREDENTIAL_REJECTED'
+  /** This device is not (or no longer) a member of the group in that epoch. */
+  | 'DMLS_NOT_MEMBER'
+  /** A Welcome for none of this device's key packages, or a key package already used. */
+  | 'DMLS_KEY_PACKAGE_UNKNOWN'
+  | 'DMLS_UNSUPPORTED_SUITE'
+  /** A commit of ours awaits its event id (confirmCommit) or there is none to confirm. */
+  | 'DMLS_PENDING_COMMIT'
+  /** A record the layer needs is missing or does not decode. */
+  | 'DMLS_RECORD_MISSING'
+  | 'DMLS_RECORD_CORRUPT';
 
 export type GeneralErrorCode = 'INVALID_ARGUMENT' | 'RANDOM_UNAVAILABLE' | 'UNSUPPORTED';
 

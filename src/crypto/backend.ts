@@ -37,6 +37,10 @@ export interface CryptoBackend {
   aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined;
   /** AES-256-CTR with a 128-bit big-endian counter block starting at `iv`. */
   aes256Ctr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
+  /** AES-GCM with a 16- or 32-byte key, a 12-byte nonce and a 16-byte tag appended (ciphertext ‖ tag). */
+  aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
+  /** Returns undefined when the tag does not verify. */
+  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined;
   chacha20Poly1305Seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
   /** Returns undefined when the tag does not verify. */
   chacha20Poly1305Open(

@@ -280,6 +280,45 @@ export function aes256Ctr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Ui
   return active === undefined ? defaultBackend.aes256Ctr(key, iv, data) : active.aes256Ctr(key, iv, data);
 }
 
+/** AES-GCM (NIST SP 800-38D) with a 16- or 32-byte key, a 12-byte nonce and a 16-byte tag. */
+export function aesGcmSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  checkAesGcmKey(key);
+  checkLength('AES-GCM nonce', nonce, 12);
+  return active === undefined
+    ? defaultBackend.aesGcmSeal(key, nonce, plaintext, aad)
+    : active.aesGcmSeal(key, nonce, plaintext, aad);
+}
+
+export function aesGcmOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  aad: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  checkAesGcmKey(key);
+  checkLength('AES-GCM nonce', nonce, 12);
+  const out =
+    sealed.length < 16
+      ? undefined
+      : active === undefined
+        ? defaultBackend.aesGcmOpen(key, nonce, sealed, aad)
+        : active.aesGcmOpen(key, nonce, sealed, aad);
+  if (out === undefined) throw new DecryptionError('AEAD_TAG_MISMATCH', 'AES-GCM authentication failed');
+  return out;
+}
+
+function checkAesGcmKey(key: Uint8Array): void {
+  if (!isBytes(key)) throw invalidArgument('AES-GCM key must be a Uint8Array');
+  if (key.length !== 16 && key.length !== 32) {
+    throw invalidArgument('AES-GCM key must be 16 or 32 bytes', { actual: key.length });
+  }
+}
+
 export function chacha20Poly1305Seal(
   key: Uint8Array,
   nonce: Uint8Array,

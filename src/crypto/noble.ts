@@ -6,7 +6,7 @@
  * (the crypto facade calls these directly unless `setCryptoBackend` replaced the backend); the
  * `nobleBackend` object gathers them for callers that want the whole backend.
  */
-import { cbc, ctr } from '@noble/ciphers/aes.js';
+import { cbc, ctr, gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
@@ -98,6 +98,16 @@ export const chacha20Poly1305Open: CryptoBackend['chacha20Poly1305Open'] = (key,
   }
 };
 
+export const aesGcmSeal: CryptoBackend['aesGcmSeal'] = (key, nonce, plaintext, aad) =>
+  gcm(key, nonce, aad).encrypt(plaintext);
+export const aesGcmOpen: CryptoBackend['aesGcmOpen'] = (key, nonce, sealed, aad) => {
+  try {
+    return gcm(key, nonce, aad).decrypt(sealed);
+  } catch {
+    return undefined;
+  }
+};
+
 export const x25519PublicKey: CryptoBackend['x25519PublicKey'] = (secret) => nobleX25519.getPublicKey(secret);
 export const x25519: CryptoBackend['x25519'] = (secret, _cache, theirPublic) => {
   try {
@@ -155,6 +165,8 @@ export const nobleBackend: CryptoBackend = {
   aes256Ctr,
   chacha20Poly1305Seal,
   chacha20Poly1305Open,
+  aesGcmSeal,
+  aesGcmOpen,
   x25519PublicKey,
   x25519,
   ed25519PublicKeyFromSeed,

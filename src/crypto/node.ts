@@ -131,6 +131,34 @@ function chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad:
   return copy(body);
 }
 
+function gcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  const cipher = createCipheriv(key.length === 16 ? 'aes-128-gcm' : 'aes-256-gcm', key, nonce, { authTagLength: 16 });
+  if (aad.length > 0) cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  cipher.final();
+  const out = new Uint8Array(body.length + 16);
+  out.set(body);
+  out.set(cipher.getAuthTag(), body.length);
+  return out;
+}
+
+function gcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
+  if (sealed.length < 16) return undefined;
+  const decipher = createDecipheriv(key.length === 16 ? 'aes-128-gcm' : 'aes-256-gcm', key, nonce, {
+    authTagLength: 16,
+  });
+  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+  if (aad.length > 0) decipher.setAAD(aad);
+  const body = decipher.update(sealed.subarray(0, sealed.length - 16));
+  try {
+    decipher.final();
+  } catch {
+    body.fill(0);
+    return undefined;
+  }
+  return copy(body);
+}
+
 export const nodeBackend: CryptoBackend = {
   name: 'node',
   sha256: (data) => (data.length <= JS_HASH_LIMIT ? jsSha256(data) : copy(createHash('sha256').update(data).digest())),
@@ -203,6 +231,8 @@ export const nodeBackend: CryptoBackend = {
     cipher.final();
     return copy(head);
   },
+  aesGcmSeal: gcmSeal,
+  aesGcmOpen: gcmOpen,
   chacha20Poly1305Seal: chachaSeal,
   chacha20Poly1305Open: chachaOpen,
 
@@ -250,6 +280,8 @@ export const aes256CbcDecrypt: CryptoBackend['aes256CbcDecrypt'] = nodeBackend.a
 export const aes256Ctr: CryptoBackend['aes256Ctr'] = nodeBackend.aes256Ctr;
 export const chacha20Poly1305Seal: CryptoBackend['chacha20Poly1305Seal'] = nodeBackend.chacha20Poly1305Seal;
 export const chacha20Poly1305Open: CryptoBackend['chacha20Poly1305Open'] = nodeBackend.chacha20Poly1305Open;
+export const aesGcmSeal: CryptoBackend['aesGcmSeal'] = nodeBackend.aesGcmSeal;
+export const aesGcmOpen: CryptoBackend['aesGcmOpen'] = nodeBackend.aesGcmOpen;
 export const x25519PublicKey: CryptoBackend['x25519PublicKey'] = nodeBackend.x25519PublicKey;
 export const x25519: CryptoBackend['x25519'] = nodeBackend.x25519;
 export const ed25519PublicKeyFromSeed: CryptoBackend['ed25519PublicKeyFromSeed'] = nodeBackend.ed25519PublicKeyFromSeed;
