@@ -27,7 +27,7 @@ export const BUNDLE_CASES: readonly BundleCase[] = [
     targetKiB: 25,
     limitKiB: 35,
   },
-  { name: 'full triturus', source: `export * from 'triturus';`, targetKiB: 45, limitKiB: 53.5 },
+  { name: 'full triturus', source: `export * from 'triturus';`, targetKiB: 45, limitKiB: 55 },
   {
     name: 'Device + IndexedDB store',
     source: `export * from 'triturus/device'; export * from 'triturus/store/indexeddb';`,
