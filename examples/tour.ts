@@ -183,7 +183,7 @@ const changes = await bob.receiveSyncChanges({
 });
 for (const result of changes.toDevice) {
   if (!result.ok) console.log(`Bob could not read a to-device event: ${result.error.code}`);
-  else if (result.value.encrypted)
+  else if (result.value.kind === 'olm')
     console.log(`Bob got ${result.value.event.type}, room key ${result.value.event.roomKey?.sessionId}`);
 }
 if (changes.keysToUpload) await homeserver.uploadKeys(bob, await bob.keysForUpload());

@@ -105,7 +105,9 @@ export type DmlsErrorCode =
   | 'DMLS_PENDING_COMMIT'
   /** A record the layer needs is missing or does not decode. */
   | 'DMLS_RECORD_MISSING'
-  | 'DMLS_RECORD_CORRUPT';
+  | 'DMLS_RECORD_CORRUPT'
+  /** The Device was opened without DMLS (its `dmls` option). */
+  | 'DMLS_DISABLED';
 
 export type GeneralErrorCode = 'INVALID_ARGUMENT' | 'RANDOM_UNAVAILABLE' | 'UNSUPPORTED';
 

@@ -9,6 +9,7 @@
  */
 
 import { randomBytes } from '../crypto/index.js';
+import type { DmlsAccount } from '../dmls/account.js';
 import { encodeBase64 } from '../encoding/base64.js';
 import { StoreError, TriturusError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
@@ -21,6 +22,7 @@ import type {
   InboundGroupSessionEntry,
   KeyStore,
   LeaseToken,
+  MlsGroupEntry,
   OlmSessionEntry,
   OutboundGroupSessionEntry,
   ReplayEntry,
@@ -28,7 +30,7 @@ import type {
   StoredRecord,
 } from '../store/types.js';
 import { ACCOUNT_SCHEMA, type InboundMeta, type OutboundMeta } from './records.js';
-import type { DeviceInfo, EventResult, RoomSettings } from './types.js';
+import type { DeviceInfo, DmlsDeviceOptions, EventResult, RoomSettings } from './types.js';
 
 export interface OlmState {
   readonly session: Session;
@@ -75,7 +77,7 @@ function lastOf<T>(items: readonly T[], match: (item: T) => boolean): T | undefi
 
 export interface BatchMark {
   readonly account: StoredRecord | undefined;
-  readonly lengths: readonly [number, number, number, number, number, number];
+  readonly lengths: readonly [number, number, number, number, number, number, number, number];
 }
 
 /** The changes one operation collects before its single commit. */
@@ -87,6 +89,8 @@ export class Batch {
   readonly removeOutboundGroupSessions: string[] = [];
   readonly replays: ReplayEntry[] = [];
   readonly values: { key: string; value: string | null }[] = [];
+  readonly mlsGroups: MlsGroupEntry[] = [];
+  readonly removeMlsGroups: string[] = [];
 
   /** Where the batch stands, to roll one event's changes back out of a batch of many (see `rollback`). */
   mark(): BatchMark {
@@ -99,6 +103,8 @@ export class Batch {
         this.removeOutboundGroupSessions.length,
         this.replays.length,
         this.values.length,
+        this.mlsGroups.length,
+        this.removeMlsGroups.length,
       ],
     };
   }
@@ -106,13 +112,15 @@ export class Batch {
   /** Drops everything added since `mark` (the caller also drops the caches: see DeviceContext.rollback). */
   rollback(mark: BatchMark): void {
     this.account = mark.account;
-    const [olm, inbound, outbound, removed, replays, values] = mark.lengths;
+    const [olm, inbound, outbound, removed, replays, values, mls, removedMls] = mark.lengths;
     this.olmSessions.length = olm;
     this.inboundGroupSessions.length = inbound;
     this.outboundGroupSessions.length = outbound;
     this.removeOutboundGroupSessions.length = removed;
     this.replays.length = replays;
     this.values.length = values;
+    this.mlsGroups.length = mls;
+    this.removeMlsGroups.length = removedMls;
   }
 
   get empty(): boolean {
@@ -123,7 +131,9 @@ export class Batch {
       this.outboundGroupSessions.length === 0 &&
       this.removeOutboundGroupSessions.length === 0 &&
       this.replays.length === 0 &&
-      this.values.length === 0
+      this.values.length === 0 &&
+      this.mlsGroups.length === 0 &&
+      this.removeMlsGroups.length === 0
     );
   }
 
@@ -137,6 +147,8 @@ export class Batch {
       changes.removeOutboundGroupSessions = this.removeOutboundGroupSessions;
     if (this.replays.length > 0) changes.replays = this.replays;
     if (this.values.length > 0) changes.values = this.values;
+    if (this.mlsGroups.length > 0) changes.mlsGroups = this.mlsGroups;
+    if (this.removeMlsGroups.length > 0) changes.removeMlsGroups = this.removeMlsGroups;
     return changes;
   }
 }
@@ -153,6 +165,7 @@ export interface ContextSettings {
   readonly reservationBlock: number;
   readonly trustOwnDevice: ((device: DeviceInfo) => boolean | Promise<boolean>) | undefined;
   readonly requestMissingRoomKeys: boolean;
+  readonly dmls: DmlsDeviceOptions | undefined;
   readonly now: () => number;
 }
 
@@ -171,6 +184,7 @@ export class DeviceContext {
   readonly reservationBlock: number;
   readonly trustOwnDevice: ((device: DeviceInfo) => boolean | Promise<boolean>) | undefined;
   readonly requestMissingRoomKeys: boolean;
+  readonly dmlsOptions: DmlsDeviceOptions | undefined;
   readonly now: () => number;
 
   token: LeaseToken | undefined;
@@ -185,6 +199,8 @@ export class DeviceContext {
    * of 100 events then reads each once, not once per event. Kept in step by `commit`.
    */
   readonly values: Map<string, string | undefined> = new Map();
+  /** The DMLS account (dmls-rooms.ts), opened on first use; its in-memory groups go with the caches. */
+  dmls: DmlsAccount | undefined;
   /** Per-room settings, as stored (see room-settings.ts). */
   readonly roomSettings: Map<string, RoomSettings> = new Map();
   /**
@@ -219,6 +235,7 @@ export class DeviceContext {
     this.reservationBlock = settings.reservationBlock;
     this.trustOwnDevice = settings.trustOwnDevice;
     this.requestMissingRoomKeys = settings.requestMissingRoomKeys;
+    this.dmlsOptions = settings.dmls;
     this.now = settings.now;
   }
 
@@ -321,6 +338,7 @@ export class DeviceContext {
   dropCaches(): void {
     this.account = undefined;
     this.values.clear();
+    this.dmls = undefined;
     this.olm.clear();
     this.inbound.clear();
     const generation = this.token?.generation;
@@ -439,6 +457,17 @@ export class DeviceContext {
     for (const k of keys) map.set(replayKey(k.sessionId, k.messageIndex), null);
     for (const entry of found) map.set(replayKey(entry.sessionId, entry.messageIndex), entry);
     this.prefetchedReplays = map;
+  }
+
+  /** A DMLS record (see dmls-rooms.ts): the staged batch first (a put wins over a removal), then the store. */
+  async loadMlsEntry(key: string): Promise<MlsGroupEntry | undefined> {
+    const staged = this.staged;
+    if (staged !== undefined) {
+      const put = lastOf(staged.mlsGroups, (e) => e.groupId === key);
+      if (put !== undefined) return put;
+      if (staged.removeMlsGroups.includes(key)) return undefined;
+    }
+    return this.store.loadMlsGroup(key);
   }
 
   async loadValue(key: string): Promise<string | undefined> {

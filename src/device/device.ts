@@ -18,6 +18,8 @@
  * sessions), outbox.ts (what the Device sends on its own), key-transfer.ts (import and export).
  */
 
+import type { DmlsSuiteName } from '../dmls/names.js';
+import type { CommitContent, WelcomeContent } from '../dmls/wire.js';
 import { isBytes } from '../encoding/binary.js';
 import { invalidArgument, StoreError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
@@ -26,9 +28,11 @@ import type { DecryptKeyExportOptions, EncryptKeyExportOptions } from '../megolm
 import { Account } from '../olm/account.js';
 import type { KeyStore } from '../store/types.js';
 import { argString, checkNumber, isObject } from './common.js';
-import { DeviceContext } from './context.js';
+import { type Batch, DeviceContext } from './context.js';
 import type { KeysQueryAnswer } from './devices.js';
 import * as devices from './devices.js';
+import * as dmlsRooms from './dmls-rooms.js';
+import { checkDmlsOptions } from './dmls-rooms.js';
 import * as keyTransfer from './key-transfer.js';
 import * as keys from './keys.js';
 import * as olmSessions from './olm-sessions.js';
@@ -46,6 +50,7 @@ import type {
   DecryptedToDeviceEvent,
   DeviceInfo,
   DeviceOptions,
+  DmlsWelcomeEvent,
   EncryptedRoomEvent,
   EncryptedToDeviceEvent,
   EventResult,
@@ -112,6 +117,7 @@ function contextFor(store: KeyStore, options: DeviceOptions): DeviceContext {
     reservationBlock: block,
     trustOwnDevice: options.trustOwnDevice,
     requestMissingRoomKeys: options.requestMissingRoomKeys ?? true,
+    dmls: checkDmlsOptions(options.dmls),
     now: options.now ?? Date.now,
   });
 }
@@ -426,6 +432,69 @@ export class Device {
     roomId?: string,
   ): Promise<EventResult<DecryptedRoomEvent>[]> {
     return roomEventsIn.decryptRoomEvents(this.#ctx, events, roomId);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // DMLS rooms (dmls-rooms.ts; the Device option `dmls` turns them on)
+
+  /** Makes DMLS key packages (published with the next `keysForUpload`, like one-time keys). */
+  async generateKeyPackages(count: number): Promise<void> {
+    return keys.generateKeyPackages(this.#ctx, count);
+  }
+
+  /** Creates the room's DMLS group (this device alone in it); the room's algorithm becomes `m.dmls.v1.<suite>`. */
+  async createDmlsRoom(roomId: string, options: { suite?: DmlsSuiteName } = {}): Promise<string> {
+    argString(roomId, 'roomId');
+    if (!isObject(options)) throw invalidArgument('options must be an object');
+    return this.#dmlsOperation((batch) => dmlsRooms.createRoom(this.#ctx, batch, roomId, options.suite));
+  }
+
+  /**
+   * A commit on the room's winning epoch: adds the devices whose claimed key packages are given (the
+   * /keys/claim values for `m.dmls.v1.key_package.<suite>`), removes devices, resolves forks. Send the
+   * content as an `m.room.encrypted` room event, then call `confirmDmlsCommit` with its event id.
+   */
+  async dmlsCommit(
+    roomId: string,
+    change: { add?: readonly string[]; remove?: readonly (readonly [string, string])[] },
+  ): Promise<CommitContent> {
+    argString(roomId, 'roomId');
+    if (!isObject(change)) throw invalidArgument('change must be an object');
+    return this.#dmlsOperation((batch) => dmlsRooms.commit(this.#ctx, batch, roomId, change));
+  }
+
+  /** Our commit was sent as `eventId`: returns the welcome (to-device content) for the devices it added. */
+  async confirmDmlsCommit(
+    roomId: string,
+    eventId: string,
+  ): Promise<{ epoch: number; welcome: WelcomeContent | undefined }> {
+    argString(roomId, 'roomId');
+    argString(eventId, 'eventId');
+    return this.#dmlsOperation((batch) => dmlsRooms.confirmCommit(this.#ctx, batch, roomId, eventId));
+  }
+
+  /** What a commit must add and remove so that the group matches the room's devices (from the room state). */
+  async dmlsMembershipChanges(
+    roomId: string,
+    devices: readonly (readonly [string, string])[],
+  ): Promise<{ add: [string, string][]; remove: [string, string][] }> {
+    argString(roomId, 'roomId');
+    if (!Array.isArray(devices)) throw invalidArgument('devices must be an array of [userId, deviceId]');
+    return this.#dmlsOperation((batch) => dmlsRooms.membershipChanges(this.#ctx, batch, roomId, devices));
+  }
+
+  /** Joins a room's group from a to-device welcome (`receiveSyncChanges` does this for a whole sync). */
+  async joinDmlsRoom(event: EncryptedToDeviceEvent): Promise<DmlsWelcomeEvent> {
+    if (!isObject(event) || !isObject(event.content) || typeof event.sender !== 'string') {
+      throw invalidArgument('event must be a to-device event with a sender and content');
+    }
+    return this.#dmlsOperation((batch) =>
+      dmlsRooms.join(this.#ctx, batch, { sender: event.sender, content: event.content as Record<string, unknown> }),
+    );
+  }
+
+  #dmlsOperation<T>(work: (batch: Batch) => Promise<T>): Promise<T> {
+    return this.#ctx.run(() => this.#ctx.withBatch(work));
   }
 
   // -------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  * device lists changed, and checking claimed one-time keys.
  */
 
+import { CREDENTIAL_KEY_PREFIX } from '../dmls/identity.js';
 import { DeviceError, invalidArgument, TriturusError } from '../errors.js';
 import { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
 import { argString, checkDeviceInfo, isObject, requireString } from './common.js';
@@ -34,7 +35,23 @@ export function deviceInfoFromKeys(keys: Record<string, unknown>): DeviceInfo | 
     if (typeof curve !== 'string' || typeof ed !== 'string') return undefined;
     const ed25519Key = Ed25519PublicKey.fromBase64(ed);
     verifySignedJson(keys, userId, deviceId, ed25519Key);
-    return { userId, deviceId, curve25519Key: Curve25519PublicKey.fromBase64(curve), ed25519Key };
+    // A DMLS credential (MSC2883) rides in the same signed object; one that is not a key is not one.
+    const credential = k[`${CREDENTIAL_KEY_PREFIX}${deviceId}`];
+    let dmlsCredential: Ed25519PublicKey | undefined;
+    if (typeof credential === 'string') {
+      try {
+        dmlsCredential = Ed25519PublicKey.fromBase64(credential);
+      } catch (error) {
+        if (!(error instanceof TriturusError)) throw error;
+      }
+    }
+    return {
+      userId,
+      deviceId,
+      curve25519Key: Curve25519PublicKey.fromBase64(curve),
+      ed25519Key,
+      ...(dmlsCredential === undefined ? {} : { dmlsCredential }),
+    };
   } catch (error) {
     if (error instanceof TriturusError) return undefined;
     throw error;
@@ -49,6 +66,8 @@ export interface KeysQueryAnswer {
 interface StoredDevice {
   readonly curve25519: string;
   readonly ed25519: string;
+  /** The DMLS credential it publishes, if any. */
+  readonly dmls?: string;
 }
 
 function userListKey(userId: string): string {
@@ -100,7 +119,11 @@ export async function trackDevices(
       const next: Record<string, StoredDevice> = complete.has(userId) ? {} : { ...known };
       for (const d of candidates) {
         if (d.userId !== userId) continue;
-        const stored = { curve25519: d.curve25519Key.toBase64(), ed25519: d.ed25519Key.toBase64() };
+        const stored: StoredDevice = {
+          curve25519: d.curve25519Key.toBase64(),
+          ed25519: d.ed25519Key.toBase64(),
+          ...(d.dmlsCredential === undefined ? {} : { dmls: d.dmlsCredential.toBase64() }),
+        };
         const before = known[d.deviceId];
         if (before !== undefined && (before.curve25519 !== stored.curve25519 || before.ed25519 !== stored.ed25519)) {
           next[d.deviceId] = before;
@@ -112,7 +135,12 @@ export async function trackDevices(
           { key: `${KNOWN_DEVICE_ID_PREFIX}${d.userId}|${d.deviceId}`, value: stored.curve25519 },
           {
             key: KNOWN_DEVICE_PREFIX + stored.curve25519,
-            value: JSON.stringify({ userId: d.userId, deviceId: d.deviceId, ...stored }),
+            value: JSON.stringify({
+              userId: d.userId,
+              deviceId: d.deviceId,
+              curve25519: stored.curve25519,
+              ed25519: stored.ed25519,
+            }),
           },
         );
       }
@@ -155,7 +183,18 @@ function toInfo(userId: string, deviceId: string, d: StoredDevice): DeviceInfo {
     deviceId,
     curve25519Key: Curve25519PublicKey.fromBase64(d.curve25519),
     ed25519Key: Ed25519PublicKey.fromBase64(d.ed25519),
+    ...(d.dmls === undefined ? {} : { dmlsCredential: Ed25519PublicKey.fromBase64(d.dmls) }),
   };
+}
+
+/** A tracked device from its user's list, inside a running operation (no queue). */
+export async function getDeviceInList(
+  ctx: DeviceContext,
+  userId: string,
+  deviceId: string,
+): Promise<DeviceInfo | undefined> {
+  const stored = (await loadUserList(ctx, userId))[deviceId];
+  return stored === undefined ? undefined : toInfo(userId, deviceId, stored);
 }
 
 async function loadOutdated(ctx: DeviceContext): Promise<string[]> {

@@ -3,10 +3,12 @@
  * one-time and fallback keys, what /keys/upload needs, and the reaction to /sync's key counts.
  */
 
+import { algorithmOf, DEFAULT_SUITE, type DmlsSuiteName } from '../dmls/names.js';
 import { invalidArgument } from '../errors.js';
 import type { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
 import { MEGOLM_ALGORITHM, OLM_ALGORITHM } from './common.js';
 import { Batch, type DeviceContext } from './context.js';
+import * as dmls from './dmls-rooms.js';
 import { signJson } from './signing.js';
 import type { KeysUploadBody } from './types.js';
 
@@ -19,24 +21,39 @@ export function identityKeys(
 
 /** The signed `device_keys` object for /keys/upload. */
 export function deviceKeys(ctx: DeviceContext): Promise<Record<string, unknown>> {
-  return ctx.run(async () => {
-    const account = await ctx.loadAccount();
-    const keys = account.identityKeys;
-    return signJson(
-      {
-        user_id: ctx.userId,
-        device_id: ctx.deviceId,
-        algorithms: [OLM_ALGORITHM, MEGOLM_ALGORITHM],
-        keys: {
-          [`curve25519:${ctx.deviceId}`]: keys.curve25519.toBase64(),
-          [`ed25519:${ctx.deviceId}`]: keys.ed25519.toBase64(),
+  // With DMLS, the first call makes the device's MLS identity: committed like any change.
+  return ctx.run(() =>
+    ctx.withBatch(async (batch) => {
+      const account = await ctx.loadAccount();
+      const keys = account.identityKeys;
+      const credential = await dmls.credentialForUpload(ctx, batch);
+      const dmlsAlgorithm = ctx.dmlsOptions === undefined ? [] : [algorithmOf(dmlsSuite(ctx))];
+      return signJson(
+        {
+          user_id: ctx.userId,
+          device_id: ctx.deviceId,
+          algorithms: [OLM_ALGORITHM, MEGOLM_ALGORITHM, ...dmlsAlgorithm],
+          keys: {
+            [`curve25519:${ctx.deviceId}`]: keys.curve25519.toBase64(),
+            [`ed25519:${ctx.deviceId}`]: keys.ed25519.toBase64(),
+            ...credential,
+          },
         },
-      },
-      ctx.userId,
-      ctx.deviceId,
-      account,
-    );
-  });
+        ctx.userId,
+        ctx.deviceId,
+        account,
+      );
+    }),
+  );
+}
+
+function dmlsSuite(ctx: DeviceContext): DmlsSuiteName {
+  return ctx.dmlsOptions?.suite ?? DEFAULT_SUITE;
+}
+
+/** Makes DMLS key packages (committed at once, unpublished until `markKeysAsPublished`). */
+export async function generateKeyPackages(ctx: DeviceContext, count: number): Promise<void> {
+  await ctx.run(() => ctx.withBatch((batch) => dmls.generateKeyPackages(ctx, batch, count)));
 }
 
 /** Generates one-time keys (committed at once, unpublished until `markKeysAsPublished`). */
@@ -75,39 +92,46 @@ export async function keysForUpload(
   const withDeviceKeys =
     includeDeviceKeys ?? (await ctx.run(async () => (await ctx.loadValue(DEVICE_KEYS_PUBLISHED)) === undefined));
   const signedDeviceKeys = withDeviceKeys ? await deviceKeys(ctx) : undefined;
-  return ctx.run(async () => {
-    const account = await ctx.loadAccount();
-    const oneTimeKeys: Record<string, Record<string, unknown>> = {};
-    for (const [id, key] of account.oneTimeKeys) {
-      oneTimeKeys[`signed_curve25519:${id}`] = signJson({ key: key.toBase64() }, ctx.userId, ctx.deviceId, account);
-    }
-    const fallbackKeys: Record<string, Record<string, unknown>> = {};
-    for (const [id, key] of account.fallbackKey) {
-      fallbackKeys[`signed_curve25519:${id}`] = signJson(
-        { key: key.toBase64(), fallback: true },
-        ctx.userId,
-        ctx.deviceId,
-        account,
-      );
-    }
-    return {
-      ...(signedDeviceKeys === undefined ? {} : { device_keys: signedDeviceKeys }),
-      one_time_keys: oneTimeKeys,
-      fallback_keys: fallbackKeys,
-    };
-  });
+  return ctx.run(() =>
+    ctx.withBatch(async (batch) => {
+      const account = await ctx.loadAccount();
+      const oneTimeKeys: Record<string, Record<string, unknown> | string> = {};
+      for (const [id, key] of account.oneTimeKeys) {
+        oneTimeKeys[`signed_curve25519:${id}`] = signJson({ key: key.toBase64() }, ctx.userId, ctx.deviceId, account);
+      }
+      const fallbackKeys: Record<string, Record<string, unknown> | string> = {};
+      for (const [id, key] of account.fallbackKey) {
+        fallbackKeys[`signed_curve25519:${id}`] = signJson(
+          { key: key.toBase64(), fallback: true },
+          ctx.userId,
+          ctx.deviceId,
+          account,
+        );
+      }
+      // DMLS key packages travel as one-time keys (MSC2883); the last-resort one as a fallback key.
+      const packages = await dmls.keyPackagesForUpload(ctx, batch);
+      Object.assign(oneTimeKeys, packages.oneTime);
+      Object.assign(fallbackKeys, packages.fallback);
+      return {
+        ...(signedDeviceKeys === undefined ? {} : { device_keys: signedDeviceKeys }),
+        one_time_keys: oneTimeKeys,
+        fallback_keys: fallbackKeys,
+      };
+    }),
+  );
 }
 
 /** Records that the last `keysForUpload` body reached the server: its keys, and the device keys. */
 export async function markKeysAsPublished(ctx: DeviceContext): Promise<void> {
-  await ctx.run(async () => {
-    const account = await ctx.loadAccount();
-    account.markKeysAsPublished();
-    await ctx.commit({
-      account: ctx.accountRecord(account),
-      values: [{ key: DEVICE_KEYS_PUBLISHED, value: '1' }],
-    });
-  });
+  await ctx.run(() =>
+    ctx.withBatch(async (batch) => {
+      const account = await ctx.loadAccount();
+      account.markKeysAsPublished();
+      batch.account = ctx.accountRecord(account);
+      batch.values.push({ key: DEVICE_KEYS_PUBLISHED, value: '1' });
+      await dmls.markKeyPackagesPublished(ctx, batch);
+    }),
+  );
 }
 
 export function checkKeyCounts(oneTimeKeyCount: unknown, unusedFallbackKeyTypes: unknown): void {

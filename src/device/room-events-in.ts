@@ -14,12 +14,17 @@ import type { InboundGroupSessionEntry } from '../store/types.js';
 import { argString, isObject, MEGOLM_ALGORITHM, requireString } from './common.js';
 import type { Batch, DeviceContext, InboundState } from './context.js';
 import { knownDeviceById } from './devices.js';
+import * as dmls from './dmls-rooms.js';
+import { isDmlsAlgorithm } from './dmls-rooms.js';
 import { requestRoomKey, stageKeyArrived } from './key-requests.js';
 import { INBOUND_GROUP_SCHEMA, type InboundMeta, openSessionRecord, sealSessionRecord } from './records.js';
 import type { DecryptedRoomEvent, EncryptedRoomEvent, EventResult, RoomKeyInfo } from './types.js';
 
 /** How inbound group session records are read (see records.ts). */
-export const INBOUND_BODY = {
+export const INBOUND_BODY: {
+  fromBody(body: Uint8Array): InboundGroupSession;
+  fromPickle(pickle: string, key: Uint8Array): InboundGroupSession;
+} = {
   fromBody: inboundSessionFromBody,
   fromPickle: (pickle: string, key: Uint8Array): InboundGroupSession => InboundGroupSession.fromPickle(pickle, key),
 };
@@ -172,7 +177,17 @@ export async function receiveRoomKey(
   return { roomId, sessionId, isNew: chosen !== undefined };
 }
 
+/** A DMLS room event (commit or message), checked further by the DMLS layer. */
+interface ParsedDmlsEvent {
+  readonly dmls: true;
+  readonly room: string;
+  readonly eventId: string;
+  readonly sender: string;
+  readonly content: Record<string, unknown>;
+}
+
 interface ParsedRoomEvent {
+  readonly dmls?: false;
   readonly room: string;
   readonly eventId: string;
   readonly sender: string;
@@ -183,13 +198,14 @@ interface ParsedRoomEvent {
 }
 
 /** The outer checks of a room event (no state needed): EVENT_INVALID and friends. */
-function parseRoomEvent(event: EncryptedRoomEvent, roomId: string | undefined): ParsedRoomEvent {
+function parseRoomEvent(event: EncryptedRoomEvent, roomId: string | undefined): ParsedRoomEvent | ParsedDmlsEvent {
   if (!isObject(event) || !isObject(event.content)) throw new DeviceError('EVENT_INVALID', 'not an event object');
   const room = roomId === undefined ? requireString(event.room_id, 'room_id') : roomId;
   const eventId = requireString(event.event_id, 'event_id');
   const sender = requireString(event.sender, 'sender');
   const timestamp = typeof event.origin_server_ts === 'number' ? event.origin_server_ts : 0;
   const content = event.content;
+  if (isDmlsAlgorithm(content.algorithm)) return { dmls: true, room, eventId, sender, content };
   if (content.algorithm !== MEGOLM_ALGORITHM) {
     throw new DeviceError('EVENT_UNSUPPORTED_ALGORITHM', 'unsupported room encryption algorithm');
   }
@@ -223,7 +239,20 @@ function resultKeys(meta: InboundMeta): NonNullable<InboundState['resultKeys']> 
 }
 
 /** Decrypts one parsed event, staging its replay record into `batch`. */
-async function decryptParsed(ctx: DeviceContext, batch: Batch, parsed: ParsedRoomEvent): Promise<DecryptedRoomEvent> {
+async function decryptParsed(
+  ctx: DeviceContext,
+  batch: Batch,
+  parsed: ParsedRoomEvent | ParsedDmlsEvent,
+): Promise<DecryptedRoomEvent> {
+  // DMLS: MLS deletes each message key once used, so a message decrypts once (no replay record).
+  if (parsed.dmls === true) {
+    return dmls.decrypt(ctx, batch, {
+      roomId: parsed.room,
+      eventId: parsed.eventId,
+      sender: parsed.sender,
+      content: parsed.content,
+    });
+  }
   const { room, sessionId, eventId, timestamp } = parsed;
   const state = await inboundForEvent(ctx, room, sessionId, parsed.sender, parsed.content);
   if (state === undefined) {
@@ -267,8 +296,14 @@ async function decryptParsed(ctx: DeviceContext, batch: Batch, parsed: ParsedRoo
 }
 
 /** After a failed event: a missing room key is asked for (the only trace a failure leaves). */
-async function afterFailure(ctx: DeviceContext, batch: Batch, parsed: ParsedRoomEvent, error: TriturusError) {
+async function afterFailure(
+  ctx: DeviceContext,
+  batch: Batch,
+  parsed: ParsedRoomEvent | ParsedDmlsEvent,
+  error: TriturusError,
+) {
   // No key for the session at all, or none that reaches back to this message's index.
+  if (parsed.dmls === true) return;
   if (error.code !== 'ROOM_KEY_UNKNOWN' && error.code !== 'UNKNOWN_MESSAGE_INDEX') return;
   const senderKey = typeof parsed.content.sender_key === 'string' ? parsed.content.sender_key : undefined;
   await requestRoomKey(ctx, batch, parsed.room, parsed.sessionId, senderKey);
@@ -312,7 +347,7 @@ export async function decryptRoomEvents(
   const room = roomId === undefined ? undefined : argString(roomId, 'roomId');
   return ctx.run(() =>
     ctx.withBatch(async (batch) => {
-      const parsedEvents: (ParsedRoomEvent | TriturusError)[] = events.map((event) => {
+      const parsedEvents: (ParsedRoomEvent | ParsedDmlsEvent | TriturusError)[] = events.map((event) => {
         try {
           return parseRoomEvent(event, room);
         } catch (error) {
@@ -323,7 +358,9 @@ export async function decryptRoomEvents(
       // One read for every replay record the batch may need (the index is in the message header).
       await ctx.prefetchReplays(
         parsedEvents.flatMap((p) =>
-          p instanceof TriturusError ? [] : [{ sessionId: p.sessionId, messageIndex: p.message.messageIndex }],
+          p instanceof TriturusError || p.dmls === true
+            ? []
+            : [{ sessionId: p.sessionId, messageIndex: p.message.messageIndex }],
         ),
       );
       const results: EventResult<DecryptedRoomEvent>[] = [];

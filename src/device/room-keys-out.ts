@@ -14,6 +14,8 @@ import type { Account } from '../olm/account.js';
 import type { OutboundGroupSessionEntry } from '../store/types.js';
 import { argString, checkDeviceInfo, deviceLabel, isObject, MEGOLM_ALGORITHM } from './common.js';
 import { Batch, type DeviceContext, type InboundState, type OutboundState } from './context.js';
+import * as dmls from './dmls-rooms.js';
+import { isDmlsAlgorithm } from './dmls-rooms.js';
 import { encryptOlm, sessionsWith } from './olm-sessions.js';
 import { OUTBOUND_GROUP_SCHEMA, type OutboundMeta, openSessionRecord, sealSessionRecord } from './records.js';
 import { cacheInbound, inboundEntry } from './room-events-in.js';
@@ -28,7 +30,10 @@ import type {
 } from './types.js';
 
 /** How outbound group session records are read (see records.ts). */
-export const OUTBOUND_BODY = {
+export const OUTBOUND_BODY: {
+  fromBody(body: Uint8Array): GroupSession;
+  fromPickle(pickle: string, key: Uint8Array): GroupSession;
+} = {
   fromBody: groupSessionFromBody,
   fromPickle: (pickle: string, key: Uint8Array): GroupSession => GroupSession.fromPickle(pickle, key),
 };
@@ -185,6 +190,14 @@ export function encryptRoomEvent(
     }
   }
   return ctx.run(async () => {
+    // The room's algorithm decides: a DMLS room encrypts in its group's winning epoch.
+    const settings = ctx.roomSettings.get(roomId) ?? (await loadRoomSettings(ctx, roomId));
+    if (isDmlsAlgorithm(settings.algorithm)) {
+      return ctx.withBatch(async (batch) => {
+        const { content, epoch } = await dmls.encrypt(ctx, batch, roomId, plaintext);
+        return { content, sessionId: epoch.id, messageIndex: epoch.epoch };
+      });
+    }
     const account = ctx.account ?? (await ctx.loadAccount());
     // Most messages write nothing (the index lies inside the reserved block): no batch for them.
     let changes: Batch | undefined;

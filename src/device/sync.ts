@@ -9,6 +9,7 @@ import { invalidArgument } from '../errors.js';
 import { isObject } from './common.js';
 import type { DeviceContext } from './context.js';
 import { stageDeviceListChanges } from './devices.js';
+import { stageKeyPackageCounts } from './dmls-rooms.js';
 import { checkKeyCounts, stageKeyCounts } from './keys.js';
 import { receiveToDeviceEvent } from './to-device.js';
 import type { EncryptedToDeviceEvent, EventResult, ReceivedToDeviceEvent, SyncChanges, SyncResult } from './types.js';
@@ -47,8 +48,14 @@ export async function receiveSyncChanges(ctx: DeviceContext, changes: SyncChange
         oneTimeKeyCount as number | undefined,
         given.unusedFallbackKeyTypes,
       );
+      const packagesToUpload = await stageKeyPackageCounts(
+        ctx,
+        batch,
+        counts as Record<string, unknown> | undefined,
+        given.unusedFallbackKeyTypes,
+      );
       const usersToQuery = await stageDeviceListChanges(ctx, batch, changed, left);
-      return { toDevice, keysToUpload, usersToQuery };
+      return { toDevice, keysToUpload: keysToUpload || packagesToUpload, usersToQuery };
     }),
   );
 }

@@ -16,6 +16,7 @@ import { olmMessageFromParts, PreKeyMessage } from '../olm/messages.js';
 import { argString, checkDeviceInfo, isObject, MEGOLM_ALGORITHM, OLM_ALGORITHM, requireString } from './common.js';
 import { Batch, type DeviceContext, type OlmState } from './context.js';
 import { deviceInfoFromKeys, knownDevice } from './devices.js';
+import { isDmlsWelcome, join as joinDmls } from './dmls-rooms.js';
 import { handleKeyRequest, receiveForwardedKey } from './key-requests.js';
 import { encryptOlm, olmEntry, remember, sessionsWith } from './olm-sessions.js';
 import { receiveRoomKey } from './room-events-in.js';
@@ -227,6 +228,16 @@ export async function receiveToDeviceEvent(
   if (!isObject(event) || !isObject(event.content) || typeof event.type !== 'string') {
     return { ok: false, error: new DeviceError('EVENT_INVALID', 'not an event object') };
   }
+  if (event.type === 'm.room.encrypted' && isDmlsWelcome(event.content.algorithm)) {
+    const sender = event.sender;
+    const welcome = await ctx.stage(batch, async () => {
+      if (typeof sender !== 'string' || sender.length === 0) {
+        throw new DeviceError('EVENT_INVALID', 'sender is missing or not a string');
+      }
+      return joinDmls(ctx, batch, { sender, content: event.content as Record<string, unknown> });
+    });
+    return welcome.ok ? { ok: true, value: { kind: 'dmls-welcome', encrypted: true, event: welcome.value } } : welcome;
+  }
   if (event.type === 'm.room.encrypted') {
     let parsed: ParsedOlmEvent;
     try {
@@ -240,7 +251,7 @@ export async function receiveToDeviceEvent(
       () => decryptParsed(ctx, batch, parsed),
       (e) => afterFailure(ctx, batch, parsed, e),
     );
-    return result.ok ? { ok: true, value: { encrypted: true, event: result.value } } : result;
+    return result.ok ? { ok: true, value: { kind: 'olm', encrypted: true, event: result.value } } : result;
   }
   const sender = event.sender;
   if (typeof sender !== 'string' || sender.length === 0) {
@@ -250,9 +261,10 @@ export async function receiveToDeviceEvent(
     return { ok: false, error: new DeviceError('EVENT_NOT_ENCRYPTED', `${event.type} must arrive Olm-encrypted`) };
   }
   const plain = { type: event.type, sender, content: event.content };
-  if (event.type !== 'm.room_key_request') return { ok: true, value: { encrypted: false, event: plain } };
+  if (event.type !== 'm.room_key_request')
+    return { ok: true, value: { kind: 'plaintext', encrypted: false, event: plain } };
   const handled = await ctx.stage(batch, () => handleKeyRequest(ctx, batch, sender, event.content));
-  return handled.ok ? { ok: true, value: { encrypted: false, event: plain } } : handled;
+  return handled.ok ? { ok: true, value: { kind: 'plaintext', encrypted: false, event: plain } } : handled;
 }
 
 /** DEVICE-NOTES's checks on a decrypted Olm payload; returns the claimed Ed25519 key (canonical text). */

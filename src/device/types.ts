@@ -1,3 +1,6 @@
+import type { DeletionPolicy } from '../dmls/epoch-store.js';
+import type { ForkChoicePolicy } from '../dmls/fork-choice.js';
+import type { DmlsSuiteName } from '../dmls/provider.js';
 import type { TriturusError } from '../errors.js';
 import type { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
 
@@ -7,6 +10,20 @@ export interface DeviceInfo {
   readonly deviceId: string;
   readonly curve25519Key: Curve25519PublicKey;
   readonly ed25519Key: Ed25519PublicKey;
+  /** Its DMLS credential (`m.dmls.v1.credential.ed25519:<device>` in its signed device keys), if it publishes one. */
+  readonly dmlsCredential?: Ed25519PublicKey;
+}
+
+/** DMLS rooms for this device (MSC2883): the device publishes an MLS credential and key packages. */
+export interface DmlsDeviceOptions {
+  /** How many key packages to keep on the server (default 20); topped up when the server has fewer than half. */
+  readonly keyPackages?: number;
+  /** The suite of the key packages this device publishes (default suite 1, X25519/AES-128-GCM/Ed25519). */
+  readonly suite?: DmlsSuiteName;
+  /** Fork choice, identical on every member (default draft-kohbrok's netsplit rule). */
+  readonly forkChoice?: ForkChoicePolicy;
+  /** When an epoch's secrets go (default: 8 epochs, 7 days). */
+  readonly deletion?: DeletionPolicy;
 }
 
 export interface DeviceOptions {
@@ -38,6 +55,8 @@ export interface DeviceOptions {
   readonly trustOwnDevice?: (device: DeviceInfo) => boolean | Promise<boolean>;
   /** Send `m.room_key_request` for room events whose key is missing (default true). */
   readonly requestMissingRoomKeys?: boolean;
+  /** DMLS rooms (off unless given). */
+  readonly dmls?: DmlsDeviceOptions;
   /** Clock, for tests. */
   readonly now?: () => number;
 }
@@ -130,6 +149,16 @@ export interface DecryptedRoomEvent {
   readonly verified: boolean;
   /** For forwarded or imported keys: the devices the key passed through, oldest first. */
   readonly forwardingCurve25519KeyChain: readonly Curve25519PublicKey[];
+  /**
+   * For DMLS rooms: the sending device and the epoch (`sessionId` is then the epoch's commit event
+   * id, `messageIndex` its epoch number). A commit decrypts to the pseudo-event `m.dmls.commit`.
+   */
+  readonly dmls?: {
+    readonly userId: string;
+    readonly deviceId: string;
+    readonly epoch: number;
+    readonly commitEvent: string;
+  };
 }
 
 /** The `m.room_key` content to share with room members. */
@@ -142,8 +171,17 @@ export interface RoomKeyContent {
   readonly shared_history?: boolean;
 }
 
+/** The content of a DMLS room message (MSC2883). */
+export interface DmlsEncryptedContent {
+  readonly algorithm: string;
+  readonly ciphertext: string;
+  readonly epoch_creator: readonly [string, string];
+  readonly commit_event?: string;
+}
+
 export interface RoomEncryptionResult {
-  readonly content: MegolmEncryptedContent;
+  /** Megolm content, or DMLS content in a DMLS room (the room's algorithm decides). */
+  readonly content: MegolmEncryptedContent | DmlsEncryptedContent;
   readonly sessionId: string;
   readonly messageIndex: number;
   /** Present while the session has not been shared through `shareRoomKey` yet: share it before sending. */
@@ -179,8 +217,9 @@ export interface ShareRoomKeyResult {
 /** What /keys/upload needs. */
 export interface KeysUploadBody {
   readonly device_keys?: { readonly [key: string]: unknown };
-  readonly one_time_keys: { readonly [keyId: string]: { readonly [key: string]: unknown } };
-  readonly fallback_keys: { readonly [keyId: string]: { readonly [key: string]: unknown } };
+  /** Signed Curve25519 keys (objects) and, with DMLS, key packages (`m.dmls.v1.key_package.<suite>:<id>`: base64). */
+  readonly one_time_keys: { readonly [keyId: string]: { readonly [key: string]: unknown } | string };
+  readonly fallback_keys: { readonly [keyId: string]: { readonly [key: string]: unknown } | string };
 }
 
 /** One result of a call that handles many events: the value, or the typed error for that event alone. */
@@ -195,10 +234,21 @@ export interface PlaintextToDeviceEvent {
   readonly content: { readonly [key: string]: unknown };
 }
 
-/** A to-device event from /sync after `receiveSyncChanges`. */
+/** A DMLS welcome that was taken in: this device joined the room's group. */
+export interface DmlsWelcomeEvent {
+  readonly type: 'm.room.encrypted';
+  readonly sender: string;
+  readonly roomId: string;
+  /** The epoch joined: its number and the event id of the commit that made it. */
+  readonly epoch: number;
+  readonly commitEvent: string;
+}
+
+/** A to-device event from /sync after `receiveSyncChanges`; `kind` tells them apart. */
 export type ReceivedToDeviceEvent =
-  | { readonly encrypted: true; readonly event: DecryptedToDeviceEvent }
-  | { readonly encrypted: false; readonly event: PlaintextToDeviceEvent };
+  | { readonly kind: 'olm'; readonly encrypted: true; readonly event: DecryptedToDeviceEvent }
+  | { readonly kind: 'plaintext'; readonly encrypted: false; readonly event: PlaintextToDeviceEvent }
+  | { readonly kind: 'dmls-welcome'; readonly encrypted: true; readonly event: DmlsWelcomeEvent };
 
 /** What one /sync response carries for end-to-end encryption. */
 export interface SyncChanges {

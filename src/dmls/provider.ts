@@ -44,16 +44,9 @@ import {
 import { DmlsError } from '../errors.js';
 
 /** The suites triturus offers, by RFC 9420 name and number. */
-export const DMLS_SUITES = {
-  MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519: 1,
-  MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519: 3,
-} as const;
-export type DmlsSuiteName = keyof typeof DMLS_SUITES;
-export const DEFAULT_SUITE: DmlsSuiteName = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
+import { isDmlsSuite } from './names.js';
 
-export function isDmlsSuite(name: unknown): name is DmlsSuiteName {
-  return typeof name === 'string' && Object.hasOwn(DMLS_SUITES, name);
-}
+export { DEFAULT_SUITE, DMLS_SUITES, type DmlsSuiteName, isDmlsSuite } from './names.js';
 
 // HPKE keys as ts-mls sees them: opaque objects (it types them as CryptoKey but only passes them back).
 interface TriturusPrivateKey {

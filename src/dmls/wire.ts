@@ -17,7 +17,7 @@ import { decodeMlsMessage, type KeyPackage, type MLSMessage } from 'ts-mls';
 import { decodeBase64, encodeBase64 } from '../encoding/base64.js';
 import { DmlsError } from '../errors.js';
 import { decodeMlsBytes } from './epoch-store.js';
-import { type DmlsSuiteName, isDmlsSuite } from './provider.js';
+import type { DmlsSuiteName } from './provider.js';
 
 export type DeviceRef = readonly [userId: string, deviceId: string];
 
@@ -54,34 +54,15 @@ export interface WelcomeContent {
   readonly resolves: readonly (readonly [number, DeviceRef, string])[];
 }
 
-export const ALGORITHM_PREFIX = 'm.dmls.v1.';
-const WELCOME_PREFIXES = ['m.dmls.v1.welcome.', 'm.mls.v1.welcome.'];
+import { suiteOfAlgorithm, suiteOfWelcomeAlgorithm } from './names.js';
 
-export function algorithmOf(suite: DmlsSuiteName): string {
-  return `${ALGORITHM_PREFIX}${suite}`;
-}
-export function welcomeAlgorithmOf(suite: DmlsSuiteName): string {
-  return `m.dmls.v1.welcome.${suite}`;
-}
-
-/** The suite of a room algorithm `m.dmls.v1.<suite>`, or undefined. */
-export function suiteOfAlgorithm(algorithm: unknown): DmlsSuiteName | undefined {
-  if (typeof algorithm !== 'string' || !algorithm.startsWith(ALGORITHM_PREFIX)) return undefined;
-  const suite = algorithm.slice(ALGORITHM_PREFIX.length);
-  return isDmlsSuite(suite) ? suite : undefined;
-}
-
-/** The suite of a welcome algorithm (`m.dmls.v1.welcome.<suite>` or `m.mls.v1.welcome.<suite>`). */
-export function suiteOfWelcomeAlgorithm(algorithm: unknown): DmlsSuiteName | undefined {
-  if (typeof algorithm !== 'string') return undefined;
-  for (const p of WELCOME_PREFIXES) {
-    if (algorithm.startsWith(p)) {
-      const suite = algorithm.slice(p.length);
-      return isDmlsSuite(suite) ? suite : undefined;
-    }
-  }
-  return undefined;
-}
+export {
+  ALGORITHM_PREFIX,
+  algorithmOf,
+  suiteOfAlgorithm,
+  suiteOfWelcomeAlgorithm,
+  welcomeAlgorithmOf,
+} from './names.js';
 
 function bad(message: string, field?: string): DmlsError {
   return new DmlsError('DMLS_INVALID', message, field === undefined ? {} : { field });

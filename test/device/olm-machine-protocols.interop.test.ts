@@ -85,7 +85,7 @@ describe('Device ↔ OlmMachine: whole /sync batches', () => {
       unusedFallbackKeyTypes: server.unusedFallbackKeyTypes(TRITURUS_USER, 'TRITURUS'),
     });
     expect(triturus.store.commits.length - before).toBe(1);
-    const ok = result.toDevice.map((r) => (r.ok && r.value.encrypted ? r.value.event : undefined));
+    const ok = result.toDevice.map((r) => (r.ok && r.value.kind === 'olm' ? r.value.event : undefined));
     expect(ok.map((e) => e?.type)).toEqual([
       'm.room_key',
       'm.room_key',
@@ -204,7 +204,7 @@ describe('Device ↔ OlmMachine: room key requests and forwarded keys between de
     await server.flush(machine); // its m.room_key_request goes out
     const sync = await triturus.device.receiveSyncChanges({ toDeviceEvents: triturus.sync() });
     const requests = sync.toDevice.filter(
-      (r) => r.ok && !r.value.encrypted && r.value.event.type === 'm.room_key_request',
+      (r) => r.ok && r.value.kind === 'plaintext' && r.value.event.type === 'm.room_key_request',
     );
     expect(requests.length).toBeGreaterThanOrEqual(1);
     // No Olm session with the machine yet: the Device claims one, then answers.
@@ -240,7 +240,7 @@ describe('Device ↔ OlmMachine: room key requests and forwarded keys between de
     await machineSync(server, machine);
     const result = await triturus.device.receiveSyncChanges({ toDeviceEvents: triturus.sync() });
     const forwarded = result.toDevice.find(
-      (r) => r.ok && r.value.encrypted && r.value.event.type === 'm.forwarded_room_key',
+      (r) => r.ok && r.value.kind === 'olm' && r.value.event.type === 'm.forwarded_room_key',
     );
     expect(forwarded).toMatchObject({ ok: true, value: { event: { roomKey: { roomId: ROOM, isNew: true } } } });
     const d = await triturus.device.decryptRoomEvent(event);

@@ -186,9 +186,9 @@ describe('room key requests and forwarding', () => {
     // The phone's own copy of its request (delivered to '*') is ignored; the forwarded key is accepted.
     const got = await phone.device.receiveSyncChanges({ toDeviceEvents: phone.sync() });
     const forwarded = got.toDevice.find(
-      (r) => r.ok && r.value.encrypted && r.value.event.type === 'm.forwarded_room_key',
+      (r) => r.ok && r.value.kind === 'olm' && r.value.event.type === 'm.forwarded_room_key',
     );
-    expect(forwarded?.ok && forwarded.value.encrypted && forwarded.value.event.roomKey).toMatchObject({
+    expect(forwarded?.ok && forwarded.value.kind === 'olm' && forwarded.value.event.roomKey).toMatchObject({
       roomId: ROOM,
       isNew: true,
     });
@@ -228,7 +228,7 @@ describe('room key requests and forwarding', () => {
       forwarding_curve25519_key_chain: [],
     });
     const got = await phone.device.receiveSyncChanges({ toDeviceEvents: phone.sync() });
-    const forwarded = got.toDevice.filter((r) => r.ok && r.value.encrypted);
+    const forwarded = got.toDevice.filter((r) => r.ok && r.value.kind === 'olm');
     expect(forwarded).toHaveLength(1);
     expect(forwarded[0]).toMatchObject({
       ok: true,
@@ -260,7 +260,9 @@ describe('room key requests and forwarding', () => {
         forwarding_curve25519_key_chain: [],
       });
       const got = await phone.device.receiveSyncChanges({ toDeviceEvents: phone.sync() });
-      return got.toDevice.filter((r) => r.ok && r.value.encrypted && r.value.event.type === 'm.forwarded_room_key');
+      return got.toDevice.filter(
+        (r) => r.ok && r.value.kind === 'olm' && r.value.event.type === 'm.forwarded_room_key',
+      );
     };
     expect(await forward()).toMatchObject([{ ok: true, value: { event: { roomKey: { refused: 'NOT_REQUESTED' } } } }]);
     // The early message is before the phone's first index: asked for.
