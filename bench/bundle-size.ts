@@ -32,7 +32,7 @@ export const BUNDLE_CASES: readonly BundleCase[] = [
     name: 'Device + IndexedDB store',
     source: `export * from 'triturus/device'; export * from 'triturus/store/indexeddb';`,
     targetKiB: 55,
-    limitKiB: 66.5,
+    limitKiB: 69.5,
   },
 ];
 

@@ -49,6 +49,14 @@ export function isDmlsWelcome(algorithm: unknown): boolean {
 export function checkDmlsOptions(options: unknown): DmlsDeviceOptions | undefined {
   if (options === undefined) return undefined;
   if (!isObject(options)) throw invalidArgument('dmls must be an object of DMLS options');
+  const engine = options.engine as { open?: unknown } | undefined;
+  if (
+    (typeof engine !== 'object' && typeof engine !== 'function') ||
+    engine === null ||
+    typeof engine.open !== 'function'
+  ) {
+    throw invalidArgument("dmls.engine must be DmlsAccount from 'triturus/dmls'");
+  }
   const count = options.keyPackages;
   if (count !== undefined && (!Number.isSafeInteger(count) || (count as number) < 1 || (count as number) > 100)) {
     throw invalidArgument('dmls.keyPackages must be an integer from 1 to 100');
@@ -56,7 +64,7 @@ export function checkDmlsOptions(options: unknown): DmlsDeviceOptions | undefine
   if (options.suite !== undefined && !isDmlsSuite(options.suite)) {
     throw new DmlsError('DMLS_UNSUPPORTED_SUITE', 'dmls.suite is not a suite triturus offers');
   }
-  return options as DmlsDeviceOptions;
+  return options as unknown as DmlsDeviceOptions;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -106,9 +114,7 @@ async function account(ctx: DeviceContext, batch: Batch): Promise<DmlsAccount> {
     throw new DmlsError('DMLS_DISABLED', 'DMLS is not enabled on this device (give Device options `dmls`)');
   }
   if (ctx.dmls === undefined) {
-    // Loaded on first use: a Device without DMLS rooms never loads ts-mls.
-    const { DmlsAccount } = await import('../dmls/account.js');
-    ctx.dmls = await DmlsAccount.open(
+    ctx.dmls = await options.engine.open(
       {
         get: async (key) => {
           const entry = await ctx.loadMlsEntry(key);

@@ -1,3 +1,4 @@
+import type { DmlsAccount } from '../dmls/account.js';
 import type { DeletionPolicy } from '../dmls/epoch-store.js';
 import type { ForkChoicePolicy } from '../dmls/fork-choice.js';
 import type { DmlsSuiteName } from '../dmls/provider.js';
@@ -16,6 +17,11 @@ export interface DeviceInfo {
 
 /** DMLS rooms for this device (MSC2883): the device publishes an MLS credential and key packages. */
 export interface DmlsDeviceOptions {
+  /**
+   * The DMLS engine: `DmlsAccount` from `triturus/dmls`. Passed in rather than imported by the Device, so
+   * that an application without DMLS rooms never loads (or bundles) ts-mls.
+   */
+  readonly engine: Pick<typeof DmlsAccount, 'open'>;
   /** How many key packages to keep on the server (default 20); topped up when the server has fewer than half. */
   readonly keyPackages?: number;
   /** The suite of the key packages this device publishes (default suite 1, X25519/AES-128-GCM/Ed25519). */

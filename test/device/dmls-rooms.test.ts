@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type EncryptedRoomEvent, settingsFromEncryptionEvent } from '../../src/device/index.js';
+import { DmlsAccount } from '../../src/dmls/index.js';
 import { codeOf, DeviceClient } from '../support/device-client.js';
 import { FaultHomeserver } from '../support/fault-homeserver.js';
 
@@ -19,7 +20,9 @@ const SUITE = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
 const KEY_PACKAGE = `m.dmls.v1.key_package.${SUITE}`;
 
 async function member(server: FaultHomeserver, userId: string, deviceId: string): Promise<DeviceClient> {
-  const client = await DeviceClient.create(server, userId, deviceId, { device: { dmls: { keyPackages: 4 } } });
+  const client = await DeviceClient.create(server, userId, deviceId, {
+    device: { dmls: { engine: DmlsAccount, keyPackages: 4 } },
+  });
   await client.device.generateKeyPackages(4);
   await client.publish({ oneTimeKeys: 5 });
   return client;
@@ -100,8 +103,8 @@ describe('DMLS rooms through the Device', () => {
     expect(await read(bob, await post(alice, 'hello Bob'))).toBe('hello Bob');
 
     // Both reopen from their stores; the group goes on.
-    await alice.reopen({ dmls: {} });
-    await bob.reopen({ dmls: {} });
+    await alice.reopen({ dmls: { engine: DmlsAccount } });
+    await bob.reopen({ dmls: { engine: DmlsAccount } });
     expect(await read(alice, await post(bob, 'after the restart'))).toBe('after the restart');
 
     // Bob adds Carol; Alice processes the commit as a room event (the m.dmls.commit pseudo-event).
@@ -151,7 +154,9 @@ describe('DMLS rooms through the Device', () => {
 
   it('key packages: in keysForUpload (one-time and last-resort), topped up from sync counts; DMLS off: DMLS_DISABLED', async () => {
     const server = new FaultHomeserver();
-    const bob = await DeviceClient.create(server, BOB, 'BOBDEV', { device: { dmls: { keyPackages: 6 } } });
+    const bob = await DeviceClient.create(server, BOB, 'BOBDEV', {
+      device: { dmls: { engine: DmlsAccount, keyPackages: 6 } },
+    });
     await bob.device.generateKeyPackages(2);
     const upload = await bob.device.keysForUpload();
     const packages = Object.keys(upload.one_time_keys).filter((k) => k.startsWith(KEY_PACKAGE));

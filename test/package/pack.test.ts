@@ -39,8 +39,19 @@ beforeAll(() => {
   const tarball = join(work, packed!.filename);
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  // The runtime dependencies at the versions the lockfile installed; npm then needs no registry metadata.
-  const dependencies = Object.keys(pkg.dependencies).map((name) => {
+  // The runtime dependencies (and theirs: ts-mls needs @hpke/core) at the versions the lockfile installed;
+  // npm then needs no registry metadata.
+  const names = new Set<string>();
+  const collect = (name: string): void => {
+    if (names.has(name)) return;
+    names.add(name);
+    const manifest = JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    for (const dep of Object.keys(manifest.dependencies ?? {})) collect(dep);
+  };
+  for (const name of Object.keys(pkg.dependencies)) collect(name);
+  const dependencies = [...names].map((name) => {
     const [dep] = JSON.parse(
       npm(['pack', '--json', '--pack-destination', work, join(root, 'node_modules', name)], root),
     ) as {
@@ -48,7 +59,22 @@ beforeAll(() => {
     }[];
     return join(work, dep!.filename);
   });
-  npm(['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', tarball, ...dependencies], project);
+  // --legacy-peer-deps: ts-mls 1.6.4 names exact @noble versions (2.1.1, 2.0.1) as peers; here the packed
+  // 2.4.0 copies stand in for them, as this repository's `overrides` make them do (the DMLS tests pass on them).
+  // A consumer installing from the registry gets ts-mls's own versions beside ours instead (measured).
+  npm(
+    [
+      'install',
+      '--offline',
+      '--ignore-scripts',
+      '--no-audit',
+      '--no-fund',
+      '--legacy-peer-deps',
+      tarball,
+      ...dependencies,
+    ],
+    project,
+  );
   const installed = join(project, 'node_modules', pkg.name);
   const walk = (dir: string): string[] =>
     readdirSync(dir).flatMap((name) => {
@@ -64,8 +90,8 @@ beforeAll(() => {
 function script(kind: 'esm' | 'cjs'): string {
   const load =
     kind === 'esm'
-      ? `import * as t from 'triturus';\nimport * as device from 'triturus/device';\nimport * as defaults from 'triturus/store/default';\nimport * as memory from 'triturus/store/memory';`
-      : `const t = require('triturus');\nconst device = require('triturus/device');\nconst defaults = require('triturus/store/default');\nconst memory = require('triturus/store/memory');`;
+      ? `import * as t from 'triturus';\nimport * as device from 'triturus/device';\nimport * as defaults from 'triturus/store/default';\nimport * as memory from 'triturus/store/memory';\nimport * as dmls from 'triturus/dmls';`
+      : `const t = require('triturus');\nconst device = require('triturus/device');\nconst defaults = require('triturus/store/default');\nconst memory = require('triturus/store/memory');\nconst dmls = require('triturus/dmls');`;
   return `${load}
 const text = (b) => new TextDecoder().decode(b);
 const alice = t.Account.create();
@@ -85,6 +111,10 @@ const run = async () => {
   const store = new memory.MemoryStore('@a:example.org|D');
   const d = await device.Device.create(store, { userId: '@a:example.org', deviceId: 'D', pickleKey });
   const deviceOk = (await d.identityKeys()).curve25519 instanceof t.Curve25519PublicKey;
+  const records = new dmls.MemoryRecordStore();
+  const mls = await dmls.DmlsAccount.open(records, { userId: '@a:example.org', deviceId: 'D', authenticate: () => true });
+  const group = await mls.createGroup('!room:example.org');
+  const dmlsOk = (await group.encrypt('hello')).algorithm === group.algorithm;
   let defaultStore;
   try {
     const s = await defaults.openDefaultStore({ scope: '@a:example.org|D', path: 'default.sqlite' });
@@ -93,7 +123,7 @@ const run = async () => {
   } catch (e) {
     defaultStore = (e instanceof t.StoreError ? 'StoreError ' : 'other ') + e.code;
   }
-  console.log(JSON.stringify({ olm, megolm, pickled, deviceOk, backend: t.cryptoBackend().name, engine: defaults.defaultSqliteEngine(), defaultStore }));
+  console.log(JSON.stringify({ olm, megolm, pickled, deviceOk, dmlsOk, backend: t.cryptoBackend().name, engine: defaults.defaultSqliteEngine(), defaultStore }));
 };
 run();
 `;
@@ -111,7 +141,14 @@ function runIn(file: string, args: string[]): Record<string, unknown> {
   return JSON.parse(line) as Record<string, unknown>;
 }
 
-const ROUND_TRIP = { olm: 'hello/hi back', megolm: 'room', pickled: true, deviceOk: true, backend: 'node' };
+const ROUND_TRIP = {
+  olm: 'hello/hi back',
+  megolm: 'room',
+  pickled: true,
+  deviceOk: true,
+  dmlsOk: true,
+  backend: 'node',
+};
 
 describe('npm pack', () => {
   it('ships every file the exports and imports maps name, and no sources', () => {

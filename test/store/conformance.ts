@@ -373,6 +373,36 @@ export const conformanceCases: readonly ConformanceCase[] = [
     },
   },
   {
+    name: 'MLS records as DMLS keeps them: many per batch, large ones, put and removed together',
+    async run(h) {
+      // A DMLS room keeps per-epoch records (tree, core, 16-node secret chunks), keyed by paths with a
+      // URI-encoded room id; at 1000 members an epoch's tree is ~240 KB and sealed records grow by a third.
+      const scope = freshScope('dmls');
+      const room = encodeURIComponent('!room:example.org');
+      const key = (epoch: number, part: string) => `dmls/room/${room}/epoch/${epoch}/${part}`;
+      const big = 'A'.repeat(700_000);
+      const epoch = (n: number) => [
+        { groupId: key(n, 'tree'), record: rec(`${big}${n}`) },
+        { groupId: key(n, 'core'), record: rec(`core-${n}`) },
+        ...Array.from({ length: 60 }, (_, k) => ({ groupId: key(n, `secrets/${k}`), record: rec(`s${n}-${k}`) })),
+      ];
+      await using(h, scope, async (s) => {
+        await s.commit({ mlsGroups: epoch(0) });
+        // The next epoch arrives and the old one is deleted, in one batch.
+        await s.commit({
+          mlsGroups: epoch(1),
+          removeMlsGroups: epoch(0).map((e) => e.groupId),
+        });
+      });
+      await using(h, scope, async (s) => {
+        checkEqual(await s.loadMlsGroup(key(0, 'tree')), undefined, 'the deleted epoch is gone');
+        checkEqual(await s.loadMlsGroup(key(0, 'secrets/59')), undefined, 'with all its secrets');
+        checkEqual((await s.loadMlsGroup(key(1, 'tree')))?.record.data, `${big}1`, 'the large record, whole');
+        checkEqual((await s.loadMlsGroup(key(1, 'secrets/59')))?.record.data, 's1-59', 'the last secret chunk');
+      });
+    },
+  },
+  {
     name: 'values: save, overwrite, delete with null, any text',
     async run(h) {
       const scope = freshScope('values');

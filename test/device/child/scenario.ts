@@ -6,6 +6,7 @@
  * steps throw CheckFailure, and run in order on one shared state.
  */
 import { Device, type DeviceInfo, deviceInfoFromKeys, type EncryptedRoomEvent } from '../../../src/device/index.js';
+import { DmlsAccount } from '../../../src/dmls/index.js';
 import { Account } from '../../../src/olm/account.js';
 import { SessionConfig } from '../../../src/olm/config.js';
 import type { KeyStore } from '../../../src/store/types.js';
@@ -421,6 +422,74 @@ export const scenarioSteps: readonly ScenarioStep[] = [
         { n: 8 },
         'a one-time key made after the restart works',
       );
+    },
+  },
+  {
+    name: 'DMLS room on this store: credentials, key packages, a commit and its welcome, messages, across a reopen',
+    async run(s) {
+      const DMLS_ROOM = '!dmls:example.org';
+      const KEY_PACKAGE = 'm.dmls.v1.key_package.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
+      const options = { dmls: { engine: DmlsAccount, keyPackages: 2 } };
+      const make = async (n: number) => {
+        const userId = `@${s.backend.userPrefix}dmls${n}:example.org`;
+        const scope = `${userId}|MLS|${s.tag}`;
+        const pickleKey = randomPickleKey();
+        const store = await s.backend.open(scope);
+        const device = await Device.create(store, { userId, deviceId: 'MLS', pickleKey, ...options });
+        return { userId, scope, pickleKey, store, device };
+      };
+      const a = await make(1);
+      const b = await make(2);
+      try {
+        await b.device.generateKeyPackages(2);
+        const upload = await b.device.keysForUpload();
+        const keyPackage = Object.entries(upload.one_time_keys).find(([id]) => id.startsWith(KEY_PACKAGE))?.[1];
+        check(typeof keyPackage === 'string', 'a key package in the upload');
+        await b.device.markKeysAsPublished();
+        await a.device.trackDevices([upload.device_keys as Record<string, unknown>]);
+        await b.device.trackDevices([await a.device.deviceKeys()]);
+        await a.device.createDmlsRoom(DMLS_ROOM);
+        const commit = await a.device.dmlsCommit(DMLS_ROOM, { add: [keyPackage as string] });
+        const { welcome } = await a.device.confirmDmlsCommit(DMLS_ROOM, '$dmls-commit-1');
+        check(welcome !== undefined && commit.algorithm.startsWith('m.dmls.v1.'), 'a commit and its welcome');
+        const joined = await b.device.joinDmlsRoom({
+          type: 'm.room.encrypted',
+          sender: a.userId,
+          content: welcome as unknown as Record<string, unknown>,
+        });
+        checkEqual([joined.roomId, joined.epoch], [DMLS_ROOM, 1], 'b joined epoch 1');
+        const say = async (from: typeof a, to: typeof a, body: string, n: number) => {
+          const { content } = await from.device.encryptRoomEvent(DMLS_ROOM, 'm.room.message', { body });
+          const event = { ...roomEvent(DMLS_ROOM, from.userId, content), event_id: `$dmls-${n}` };
+          const d = await to.device.decryptRoomEvent(event);
+          checkEqual(d.event.content, { body }, `${to.userId} reads ${body}`);
+          checkEqual(d.dmls?.epoch, 1, 'in epoch 1');
+        };
+        await say(a, b, 'one', 1);
+        await say(b, a, 'two', 2);
+        // Every record went to the store: both reopen from it (a restart of the backend in between).
+        for (const m of [a, b]) {
+          await m.device.close();
+          await m.store.close();
+        }
+        await s.backend.restart?.();
+        for (const m of [a, b]) {
+          m.store = await s.backend.open(m.scope);
+          m.device = await Device.open(m.store, {
+            userId: m.userId,
+            deviceId: 'MLS',
+            pickleKey: m.pickleKey,
+            ...options,
+          });
+        }
+        await say(a, b, 'three', 3);
+        await say(b, a, 'four', 4);
+      } finally {
+        for (const m of [a, b]) {
+          await m.device.close().catch(() => undefined);
+          await m.store.close().catch(() => undefined);
+        }
+      }
     },
   },
 ];
