@@ -65,6 +65,7 @@ export interface OutboundState {
 }
 
 const MAX_CACHED_VALUES = 10_000;
+const EMPTY_MARK: BatchMark = { account: undefined, lengths: [0, 0, 0, 0, 0, 0, 0, 0] };
 
 function replayKey(sessionId: string, messageIndex: number): string {
   return `${messageIndex} ${sessionId}`;
@@ -386,6 +387,39 @@ export class DeviceContext {
   }
 
   /**
+   * One event in one operation (decryptToDevice, decryptRoomEvent): `withBatch` and `stage` in one
+   * async frame, since this is on every event's path. On a TriturusError the event's writes go, the
+   * caches go, `onFailure` may stage what a failure leaves behind (committed), and the error is thrown.
+   */
+  single<T>(
+    work: (batch: Batch) => Promise<T>,
+    onFailure: (batch: Batch, error: TriturusError) => Promise<void>,
+  ): Promise<T> {
+    return this.run(async () => {
+      const batch = new Batch();
+      this.staged = batch;
+      try {
+        let value: T;
+        try {
+          value = await work(batch);
+        } catch (error) {
+          if (!(error instanceof TriturusError) || error instanceof StoreError) throw error;
+          batch.rollback(EMPTY_MARK);
+          this.dropCaches();
+          await onFailure(batch, error);
+          if (!batch.empty) await this.commit(batch);
+          throw error;
+        }
+        if (!batch.empty) await this.commit(batch);
+        return value;
+      } finally {
+        this.staged = undefined;
+        this.prefetchedReplays = undefined;
+      }
+    });
+  }
+
+  /**
    * Runs one event's work inside a batch of many. On a TriturusError the event's writes leave the
    * batch, every cached object goes (the next loads rebuild from the store and the batch, see
    * `staged`), `onFailure` may stage what a failure leaves behind, and the error becomes the
@@ -420,10 +454,10 @@ export class DeviceContext {
     return [...byId.values()].sort((a, b) => b.lastUsedAt - a.lastUsedAt);
   }
 
-  async loadInboundEntry(roomId: string, sessionId: string): Promise<InboundGroupSessionEntry | undefined> {
+  loadInboundEntry(roomId: string, sessionId: string): Promise<InboundGroupSessionEntry | undefined> {
     const staged =
       this.staged && lastOf(this.staged.inboundGroupSessions, (e) => e.roomId === roomId && e.sessionId === sessionId);
-    return staged ?? this.store.loadInboundGroupSession(roomId, sessionId);
+    return staged === undefined ? this.store.loadInboundGroupSession(roomId, sessionId) : Promise.resolve(staged);
   }
 
   async loadOutboundEntry(roomId: string): Promise<OutboundGroupSessionEntry | undefined> {
@@ -437,11 +471,12 @@ export class DeviceContext {
     return this.store.loadOutboundGroupSession(roomId);
   }
 
-  async loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
+  // Not async (here and below): the store's own promise is returned, no extra await hops on every event.
+  loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
     const staged = this.staged?.replays.find((r) => r.sessionId === sessionId && r.messageIndex === messageIndex);
-    if (staged !== undefined) return staged;
+    if (staged !== undefined) return Promise.resolve(staged);
     const prefetched = this.prefetchedReplays?.get(replayKey(sessionId, messageIndex));
-    if (prefetched !== undefined) return prefetched ?? undefined;
+    if (prefetched !== undefined) return Promise.resolve(prefetched ?? undefined);
     return this.store.loadReplay(sessionId, messageIndex);
   }
 

@@ -320,17 +320,10 @@ export async function decryptRoomEvent(
   roomId?: string,
 ): Promise<DecryptedRoomEvent> {
   const parsed = parseRoomEvent(event, roomId === undefined ? undefined : argString(roomId, 'roomId'));
-  const result = await ctx.run(() =>
-    ctx.withBatch((batch) =>
-      ctx.stage(
-        batch,
-        () => decryptParsed(ctx, batch, parsed),
-        (e) => afterFailure(ctx, batch, parsed, e),
-      ),
-    ),
+  return ctx.single(
+    (batch) => decryptParsed(ctx, batch, parsed),
+    (batch, error) => afterFailure(ctx, batch, parsed, error),
   );
-  if (!result.ok) throw result.error;
-  return result.value;
 }
 
 /**

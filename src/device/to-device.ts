@@ -200,17 +200,10 @@ export async function decryptToDevice(
   event: EncryptedToDeviceEvent,
 ): Promise<DecryptedToDeviceEvent> {
   const parsed = parseOlmEvent(event);
-  const result = await ctx.run(() =>
-    ctx.withBatch((batch) =>
-      ctx.stage(
-        batch,
-        () => decryptParsed(ctx, batch, parsed),
-        (e) => afterFailure(ctx, batch, parsed, e),
-      ),
-    ),
+  return ctx.single(
+    (batch) => decryptParsed(ctx, batch, parsed),
+    (batch, error) => afterFailure(ctx, batch, parsed, error),
   );
-  if (!result.ok) throw result.error;
-  return result.value;
 }
 
 /** To-device event types that only mean something when they arrive Olm-encrypted. */
