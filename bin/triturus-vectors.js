@@ -27,30 +27,36 @@ Runs the vectors against triturus (in this process), or against an oracle comman
 Exit codes: 0 no test failed; 1 some test failed (or, with --require-all, was unsupported or
 skipped); 2 usage error, unreadable vectors, or an oracle that broke the protocol.`;
 
-/** @param {string} message */
+/** @param {string} message @returns {number} */
 function usageError(message) {
   process.stderr.write(`triturus-vectors: ${message}\n\n${USAGE}\n`);
-  process.exit(2);
+  return 2;
 }
 
+/** @returns {Promise<number>} */
 async function main() {
-  /** @type {ReturnType<typeof parseArgs<{ options: any }>>['values']} */
+  /**
+   * @type {{ oracle?: string, vectors?: string, file?: string[], json?: string, verbose: boolean,
+   *   'require-all': boolean, timeout: string, help: boolean }}
+   */
   let values;
   try {
-    ({ values } = parseArgs({
-      options: {
-        oracle: { type: 'string' },
-        vectors: { type: 'string' },
-        file: { type: 'string', multiple: true },
-        json: { type: 'string' },
-        verbose: { type: 'boolean', default: false },
-        'require-all': { type: 'boolean', default: false },
-        timeout: { type: 'string', default: '120' },
-        help: { type: 'boolean', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    ({ values } = /** @type {any} */ (
+      parseArgs({
+        options: {
+          oracle: { type: 'string' },
+          vectors: { type: 'string' },
+          file: { type: 'string', multiple: true },
+          json: { type: 'string' },
+          verbose: { type: 'boolean', default: false },
+          'require-all': { type: 'boolean', default: false },
+          timeout: { type: 'string', default: '120' },
+          help: { type: 'boolean', default: false },
+        },
+        strict: true,
+        allowPositionals: false,
+      })
+    ));
   } catch (error) {
     return usageError(error instanceof Error ? error.message : String(error));
   }
@@ -128,7 +134,9 @@ main().then(
     process.exitCode = code;
   },
   (error) => {
-    process.stderr.write(`triturus-vectors: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `triturus-vectors: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exitCode = 2;
   },
 );

@@ -28,7 +28,9 @@ export function checkResponse(value, what) {
   }
   const response = /** @type {Json} */ (value);
   if (!STATUSES.has(response.status)) {
-    throw new ProtocolError(`${what}: status must be ok, refused, unsupported or error, not ${JSON.stringify(response.status)}`);
+    throw new ProtocolError(
+      `${what}: status must be ok, refused, unsupported or error, not ${JSON.stringify(response.status)}`,
+    );
   }
   if (response.status === 'ok' && (response.output === null || typeof response.output !== 'object')) {
     throw new ProtocolError(`${what}: an ok answer needs an output object`);
@@ -84,7 +86,9 @@ export class OracleProcess {
       return;
     }
     if (value?.id !== pending.id) {
-      this.#fail(new ProtocolError(`${pending.what}: the answer has id ${JSON.stringify(value?.id)}, not ${pending.id}`));
+      this.#fail(
+        new ProtocolError(`${pending.what}: the answer has id ${JSON.stringify(value?.id)}, not ${pending.id}`),
+      );
       return;
     }
     this.#pending = undefined;
@@ -96,7 +100,10 @@ export class OracleProcess {
     }
   }
 
-  /** @param {Error} error @param {typeof this.#pending} [pending] */
+  /**
+   * @param {Error} error
+   * @param {{ reject: (e: Error) => void } | undefined} [pending]
+   */
   #fail(error, pending = this.#pending) {
     this.#failure ??= error;
     this.#pending = undefined;
@@ -181,7 +188,10 @@ export function serveOracle(handle) {
       try {
         response = await handle(String(kind), payload);
       } catch (error) {
-        response = { status: 'error', error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
+        response = {
+          status: 'error',
+          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        };
       }
       process.stdout.write(`${JSON.stringify({ id, ...response })}\n`);
     });

@@ -58,14 +58,17 @@ function ok(answer, what) {
 function refused(answer, what) {
   if (answer.status === 'refused') return;
   if (answer.status === 'ok') throw new Mismatch(`${what}: accepted, but the vector says it must be refused`);
-  throw new Mismatch(`${what}: ${answer.status}${answer.error === undefined ? '' : ` (${answer.error})`}, not a refusal`);
+  throw new Mismatch(
+    `${what}: ${answer.status}${answer.error === undefined ? '' : ` (${answer.error})`}, not a refusal`,
+  );
 }
 
-/** A sub-answer inside an output (a step, a decryption): the same three statuses. @param {unknown} value @returns {Answer} */
+/** A sub-answer inside an output (a step, a decryption): the same three statuses. @param {unknown} value @param {string} what @returns {Answer} */
 function subAnswer(value, what) {
   if (value === null || typeof value !== 'object') throw new Mismatch(`${what}: missing from the output`);
   const status = /** @type {Json} */ (value).status;
-  if (status !== 'ok' && status !== 'refused' && status !== 'error') throw new Mismatch(`${what}: status ${short(status)}`);
+  if (status !== 'ok' && status !== 'refused' && status !== 'error')
+    throw new Mismatch(`${what}: status ${short(status)}`);
   return /** @type {Answer} */ (value);
 }
 
@@ -78,7 +81,10 @@ function list(output, field, length) {
   return value;
 }
 
-/** Runs `fn` for one test: a thrown Mismatch fails the test; anything else propagates. @returns {Promise<Verdict>} */
+/**
+ * Runs `fn` for one test: a thrown Mismatch fails the test; anything else propagates.
+ * @param {TestCase} test @param {() => unknown} fn @returns {Promise<Verdict>}
+ */
 async function verdictOf(test, fn) {
   try {
     await fn();
@@ -214,7 +220,9 @@ function planOlmEstablishment(file) {
         return [
           await verdictOf(test, async () => {
             const answers = await runSteps(send, { alice: test.alice, bob: test.bob }, steps);
-            steps.forEach((step, i) => checkStep(/** @type {Answer} */ (answers[i]), step, `step ${i + 1}`));
+            steps.forEach((step, i) => {
+              checkStep(/** @type {Answer} */ (answers[i]), step, `step ${i + 1}`);
+            });
           }),
         ];
       },
@@ -258,7 +266,8 @@ function planOlmInvalid(file) {
             if (test.result !== 'invalid') throw new Error(`tcId ${test.tcId}: olm_invalid holds invalid tests only`);
             const answers = await runSteps(send, group, steps);
             steps.forEach((step, i) => {
-              const label = i < group.setup.length ? `setup step ${i + 1}` : i === steps.length - 1 ? 'afterEach' : 'the test step';
+              const label =
+                i < group.setup.length ? `setup step ${i + 1}` : i === steps.length - 1 ? 'afterEach' : 'the test step';
               checkStep(/** @type {Answer} */ (answers[i]), step, label);
             });
           }),
@@ -281,7 +290,7 @@ async function outbound(send, group, messageIndex, plaintext) {
   return output;
 }
 
-/** @param {Json} output @param {number} i @param {{ plaintext: string, messageIndex: number }} expected */
+/** @param {Json} output @param {number} i @param {Json} expected `{plaintext, messageIndex}` */
 function checkMegolmDecrypt(output, i, expected) {
   const answer = subAnswer(output.decrypts?.[i], `decrypts[${i}]`);
   const got = ok(answer, `decrypts[${i}]`);
@@ -298,7 +307,8 @@ function planMegolmSessionKeys(file) {
       run: async (send) => [
         await verdictOf(test, async () => {
           if (test.result === 'invalid') {
-            const payload = test.kind === 'importExported' ? { exportedKey: test.sessionKey } : { sessionKey: test.sessionKey };
+            const payload =
+              test.kind === 'importExported' ? { exportedKey: test.sessionKey } : { sessionKey: test.sessionKey };
             return refused(await send('megolm_inbound', payload), 'megolm_inbound');
           }
           if (test.kind === 'sessionKey') {
@@ -412,7 +422,11 @@ function planLibolmPickles(file) {
               same(out.message, e.nextEncrypt.message, 'the next message');
               list(out, 'decrypts', e.decrypts.length);
               return e.decrypts.forEach((/** @type {Json} */ d, /** @type {number} */ i) => {
-                same(ok(subAnswer(out.decrypts[i], `decrypts[${i}]`), `decrypts[${i}]`).plaintext, d.plaintext, `decrypts[${i}]`);
+                same(
+                  ok(subAnswer(out.decrypts[i], `decrypts[${i}]`), `decrypts[${i}]`).plaintext,
+                  d.plaintext,
+                  `decrypts[${i}]`,
+                );
               });
             case 'outboundGroupSession':
               same(out.sessionId, e.sessionId, 'session id');
@@ -425,7 +439,9 @@ function planLibolmPickles(file) {
               same(out.verified, e.verified, 'verified');
               same(out.exportedKey, e.exportedKey, 'exported key');
               list(out, 'decrypts', e.decrypts.length);
-              return e.decrypts.forEach((/** @type {Json} */ d, /** @type {number} */ i) => checkMegolmDecrypt(out, i, d));
+              return e.decrypts.forEach((/** @type {Json} */ d, /** @type {number} */ i) => {
+                checkMegolmDecrypt(out, i, d);
+              });
             default:
               throw new Error(`unknown pickle kind ${pickleKind}`);
           }

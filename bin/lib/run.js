@@ -34,14 +34,16 @@ export function loadVectorFiles(dir, only) {
 }
 
 /**
- * @param {{ dir: string, only?: string[], oracle: Oracle, onTest?: (test: TestReport) => void }} options
+ * @param {{ dir: string, only?: string[] | undefined, oracle: Oracle, onTest?: (test: TestReport) => void }} options
  * @returns {Promise<Report>}
  */
 export async function runVectors({ dir, only, oracle, onTest }) {
   const files = loadVectorFiles(dir, only);
   const hello = await oracle.request('hello', { protocol: PROTOCOL_VERSION });
   const implementation =
-    hello.status === 'ok' && typeof hello.output.implementation === 'string' ? hello.output.implementation : 'unnamed oracle';
+    hello.status === 'ok' && typeof hello.output.implementation === 'string'
+      ? hello.output.implementation
+      : 'unnamed oracle';
 
   /** @type {TestReport[]} */
   const tests = [];

@@ -87,7 +87,8 @@ function replay(chunks, fn) {
   });
   try {
     const value = fn();
-    if (offset !== stream.length) throw new Error(`used ${offset} of the ${stream.length} random bytes the vector gives`);
+    if (offset !== stream.length)
+      throw new Error(`used ${offset} of the ${stream.length} random bytes the vector gives`);
     return value;
   } finally {
     setRandomSource(undefined);
@@ -130,10 +131,12 @@ function partyOutput(account) {
 
 /** @param {Json} request */
 function olmSteps(request) {
-  /** @type {Record<string, Account>} */
-  const accounts = { alice: accountOf(request.parties.alice), bob: accountOf(request.parties.bob) };
+  const alice = accountOf(request.parties.alice);
+  const bob = accountOf(request.parties.bob);
   // The keys as made, before any step consumes a one-time key.
-  const parties = { alice: partyOutput(accounts.alice), bob: partyOutput(accounts.bob) };
+  const parties = { alice: partyOutput(alice), bob: partyOutput(bob) };
+  /** @type {Record<string, Account>} */
+  const accounts = { alice, bob };
   /** @type {Record<string, import('triturus').Session>} */
   const sessions = {};
   const session = (/** @type {string} */ party) => {
@@ -326,7 +329,10 @@ function jsonSign(request) {
   // An account signs with its Ed25519 key; its Curve25519 secret does not matter for signing.
   const curve25519Secret = request.curve25519Secret ?? Buffer.alloc(32, 1).toString('base64');
   const signer = replay([request.seed, curve25519Secret], () => Account.create());
-  return { status: 'ok', output: { signedObject: refusable(() => signJson(request.object, request.entity, keyId, signer)) } };
+  return {
+    status: 'ok',
+    output: { signedObject: refusable(() => signJson(request.object, request.entity, keyId, signer)) },
+  };
 }
 
 /** @param {Json} request @returns {Response} */
@@ -375,7 +381,8 @@ export function implementationName() {
  * @param {string} kind @param {Json} request @returns {Promise<Response>}
  */
 export async function handleRequest(kind, request) {
-  if (kind === 'hello') return { status: 'ok', output: { implementation: implementationName(), protocol: PROTOCOL_VERSION } };
+  if (kind === 'hello')
+    return { status: 'ok', output: { implementation: implementationName(), protocol: PROTOCOL_VERSION } };
   const run = KINDS[kind];
   if (run === undefined) return { status: 'unsupported', reason: `triturus's oracle does not know the kind ${kind}` };
   try {
