@@ -32,6 +32,8 @@ function refusal(fn: () => unknown, code: string): TriturusError {
   const error = thrown(fn);
   expect(error).toBeInstanceOf(TriturusError);
   expect((error as TriturusError).code).toBe(code);
+  // Every refusal explains itself (the message is prose, not pinned, but never empty).
+  expect((error as TriturusError).message.length).toBeGreaterThan(10);
   return error as TriturusError;
 }
 
