@@ -3,7 +3,9 @@
  * npm run mutation [-- <scope>...]: mutation testing with Stryker, one run per scope of
  * stryker.config.mjs (olm, megolm, crypto, crypto-sha512; all by default), each under `nice -n 19`
  * and incremental, then a table of the scores from the JSON reports in reports/mutation/.
- * `npm run mutation -- --summary` prints the table from the last reports without running anything.
+ * `npm run mutation -- --summary` prints the table from the last results without running anything.
+ * The incremental files (reports/mutation/<scope>.incremental.json, committed) hold every mutant's
+ * last status; the HTML and JSON reports beside them are not committed.
  *
  * Score = (killed + timed out) / (killed + timed out + survived + not covered), Stryker's definition;
  * ignored mutants (static ones, see stryker.config.mjs) are counted apart.
@@ -47,7 +49,7 @@ if (!summaryOnly) {
 const rows = [];
 const total = { killed: 0, timeout: 0, survived: 0, noCoverage: 0, ignored: 0, errors: 0 };
 for (const scope of ALL) {
-  const path = `reports/mutation/${scope}.json`;
+  const path = `reports/mutation/${scope}.incremental.json`;
   if (!existsSync(path)) {
     rows.push(`| ${scope} | not run | | | | | | |`);
     continue;
