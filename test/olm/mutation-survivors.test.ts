@@ -8,13 +8,31 @@
  * - a pre-key message field with the wrong wire type is not read as that field;
  * - the one-time key count's upper bound.
  */
+
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DecodeError, DecryptionError, SessionError, TriturusError } from '../../src/errors.js';
+import { accountFromLibolmPickle } from '../../src/libolm/index.js';
 import { Account, MAX_ONE_TIME_KEYS } from '../../src/olm/account.js';
 import { SessionConfig } from '../../src/olm/config.js';
 import { Message, olmMessageFromParts, PreKeyMessage } from '../../src/olm/messages.js';
 import { MAX_MESSAGE_GAP, Session } from '../../src/olm/session.js';
-import { bytesField, concat, thrown } from './helpers.js';
+import {
+  accountBody,
+  bytesField,
+  concat,
+  PICKLE_KEY,
+  PICKLE_KIND_ACCOUNT,
+  PICKLE_KIND_OLM_SESSION,
+  sealPickleBody,
+  sessionBody,
+  thrown,
+} from './helpers.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: vector JSON (vectors/libolm_pickles.json, made by libolm)
+const libolmVectors: any = JSON.parse(
+  readFileSync(new URL('../../vectors/libolm_pickles.json', import.meta.url), 'utf8'),
+);
 
 function established() {
   const alice = Account.create();
@@ -210,5 +228,65 @@ describe('pre-key message fields are read only with their wire type', () => {
     const forged = concat([bytes[0]!], [0x08, 0x01], bytes.subarray(35));
     const error = thrown(() => PreKeyMessage.fromBytes(forged));
     expect(error).toBeInstanceOf(DecodeError);
+  });
+});
+
+describe('more numbers and limits (second olm run)', () => {
+  it('a message too far ahead in a chain the session knows names its index and the limit', () => {
+    const { outbound, inbound } = established();
+    const first = inbound.encrypt('chain message 0');
+    outbound.decrypt(first);
+    const forged = reforgeChainIndex(first.toBytes(), 1 + MAX_MESSAGE_GAP + 1);
+    const gap = refusal(() => outbound.decrypt(Message.fromBytes(forged)), 'MESSAGE_GAP_TOO_LARGE');
+    expect(gap.details).toMatchObject({ messageIndex: MAX_MESSAGE_GAP + 2, maxGap: MAX_MESSAGE_GAP });
+  });
+
+  it('an unknown config version and a key field of the wrong length name the numbers', () => {
+    expect(refusal(() => SessionConfig.fromVersion(3), 'INVALID_ARGUMENT').details).toEqual({ actual: 3 });
+    const bytes = established().first.toBytes();
+    // The one-time key field (field 1) cut to 31 bytes.
+    const forged = concat([bytes[0]!], bytesField(1, bytes.subarray(3, 34)), bytes.subarray(35));
+    expect(refusal(() => PreKeyMessage.fromBytes(forged), 'MESSAGE_MALFORMED').details).toEqual({
+      expected: 32,
+      actual: 31,
+    });
+  });
+
+  it('pickles of an unknown schema name it; an unknown signing key form is refused', () => {
+    const { alice, outbound } = established();
+    const account = accountBody(alice);
+    const session = sessionBody(outbound);
+    const withByte = (body: Uint8Array, index: number, value: number) => {
+      const out = body.slice();
+      out[index] = value;
+      return out;
+    };
+    expect(
+      refusal(
+        () => Account.fromPickle(sealPickleBody(PICKLE_KIND_ACCOUNT, withByte(account, 0, 99), PICKLE_KEY), PICKLE_KEY),
+        'PICKLE_UNSUPPORTED_VERSION',
+      ).details,
+    ).toEqual({ actual: 99 });
+    expect(
+      refusal(
+        () =>
+          Session.fromPickle(sealPickleBody(PICKLE_KIND_OLM_SESSION, withByte(session, 0, 99), PICKLE_KEY), PICKLE_KEY),
+        'PICKLE_UNSUPPORTED_VERSION',
+      ).details,
+    ).toEqual({ actual: 99 });
+    // Byte 1 of an account body: the signing key form (0 seed, 1 libolm's expanded key).
+    refusal(
+      () => Account.fromPickle(sealPickleBody(PICKLE_KIND_ACCOUNT, withByte(account, 1, 2), PICKLE_KEY), PICKLE_KEY),
+      'PICKLE_INVALID',
+    );
+  });
+
+  it("an account with libolm's expanded signing key survives triturus's own pickle", () => {
+    const vector = libolmVectors.testGroups[0]!.tests[0]!;
+    const key = new Uint8Array(Buffer.from(vector.pickleKey.base64, 'base64'));
+    const imported = accountFromLibolmPickle(vector.pickle, key);
+    const reloaded = Account.fromPickle(imported.pickle(PICKLE_KEY), PICKLE_KEY);
+    expect(reloaded.ed25519Key.toBase64()).toBe(vector.expected.identityKeys.ed25519);
+    expect(reloaded.sign(vector.expected.signedMessage).toBase64()).toBe(vector.expected.signature);
   });
 });
