@@ -1,0 +1,45 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
+
+const nobleBackend = fileURLToPath(new URL('./src/crypto/noble.ts', import.meta.url));
+
+// The tests Stryker runs for each mutant of src/olm, src/megolm and src/crypto (stryker.config.mjs):
+// the protocol and crypto suites on both backends, as in vitest.config.ts, without the store,
+// device and browser suites (they need PostgreSQL and Chromium and add little for these folders) and
+// test/hostile-api.test.ts, whose timed hang checks fail on a machine loaded by the mutant runs.
+const shared = [
+  'test/crypto/**/*.test.ts',
+  'test/encoding/**/*.test.ts',
+  'test/olm/**/*.test.ts',
+  'test/megolm/**/*.test.ts',
+];
+
+/** The mutation test set, less `exclude` (vitest.mutation-pbkdf2.config.ts leaves out one file). */
+export function mutationConfig(exclude: string[] = []): ViteUserConfig {
+  return defineConfig({
+    test: {
+      projects: [
+        {
+          extends: true,
+          resolve: { conditions: ['triturus-source', 'node'] },
+          ssr: { resolve: { conditions: ['triturus-source', 'node'] } },
+          test: { name: 'node', include: shared, exclude },
+        },
+        {
+          extends: true,
+          resolve: { alias: { '#crypto-default': nobleBackend }, conditions: ['triturus-source', 'import', 'default'] },
+          ssr: { resolve: { conditions: ['triturus-source', 'import', 'default'] } },
+          test: {
+            name: 'noble',
+            include: shared,
+            exclude: ['test/**/*.interop.test.ts', 'test/**/*.node-only.test.ts', ...exclude],
+          },
+        },
+      ],
+      testTimeout: 60_000,
+      hookTimeout: 120_000,
+    },
+  });
+}
+
+export default mutationConfig();
