@@ -5,8 +5,8 @@ const nobleBackend = fileURLToPath(new URL('./src/crypto/noble.ts', import.meta.
 
 // The tests Stryker runs for each mutant of src/olm, src/megolm and src/crypto (stryker.config.mjs):
 // the protocol and crypto suites on both backends, as in vitest.config.ts, without the store,
-// device and browser suites (they need PostgreSQL and Chromium and add little for these folders) and
-// test/hostile-api.test.ts, whose timed hang checks fail on a machine loaded by the mutant runs.
+// device and browser suites (they need PostgreSQL and Chromium and add little for these folders).
+// test/hostile-api.test.ts (hostile arguments to every public call) runs on the node project.
 const shared = [
   'test/crypto/**/*.test.ts',
   'test/encoding/**/*.test.ts',
@@ -23,7 +23,7 @@ export function mutationConfig(exclude: string[] = []): ViteUserConfig {
           extends: true,
           resolve: { conditions: ['triturus-source', 'node'] },
           ssr: { resolve: { conditions: ['triturus-source', 'node'] } },
-          test: { name: 'node', include: shared, exclude },
+          test: { name: 'node', include: [...shared, 'test/hostile-api.test.ts'], exclude },
         },
         {
           extends: true,

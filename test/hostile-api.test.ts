@@ -1900,7 +1900,8 @@ describe('decoders on arbitrary input return a value or throw a TriturusError', 
     );
   });
 
-  it('huge inputs are refused with a TriturusError, quickly', async () => {
+  // Not timed (the machines are shared): a decoder that hangs on huge input fails this test by its timeout.
+  it('huge inputs are refused with a TriturusError (a hang fails by the test timeout)', { timeout: 120_000 }, async () => {
     const hugeTexts = [
       'A'.repeat(8 * HUGE),
       `${'A'.repeat(8 * HUGE - 1)}!`,
@@ -1908,7 +1909,6 @@ describe('decoders on arbitrary input return a value or throw a TriturusError', 
       `-----BEGIN MEGOLM SESSION DATA-----\n${'A'.repeat(4 * HUGE)}\n-----END MEGOLM SESSION DATA-----\n`,
     ];
     const hugeBytes = new Uint8Array(8 * HUGE).fill(3);
-    const started = performance.now();
     for (const text of hugeTexts) {
       for (const [name, decode] of [
         ['Curve25519PublicKey.fromBase64', () => Curve25519PublicKey.fromBase64(text)],
@@ -1943,7 +1943,6 @@ describe('decoders on arbitrary input return a value or throw a TriturusError', 
     ] as [string, () => unknown][]) {
       expect(decodeOrTriturus(`${name}(${hugeBytes.length} bytes)`, decode)).toBeUndefined();
     }
-    expect(performance.now() - started).toBeLessThan(HANG_MS);
   });
 });
 
