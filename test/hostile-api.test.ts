@@ -1901,7 +1901,9 @@ describe('decoders on arbitrary input return a value or throw a TriturusError', 
   });
 
   // Not timed (the machines are shared): a decoder that hangs on huge input fails this test by its timeout.
-  it('huge inputs are refused with a TriturusError (a hang fails by the test timeout)', { timeout: 120_000 }, async () => {
+  it('huge inputs are refused with a TriturusError (a hang fails by the test timeout)', {
+    timeout: 120_000,
+  }, async () => {
     const hugeTexts = [
       'A'.repeat(8 * HUGE),
       `${'A'.repeat(8 * HUGE - 1)}!`,
