@@ -38,6 +38,28 @@ export default defineConfig({
           exclude: ['test/**/*.interop.test.ts', 'test/**/*.node-only.test.ts', 'test/dmls/properties.test.ts'],
         },
       },
+      {
+        // The noble backend with the platform's WebCrypto doing Ed25519 and X25519 (src/crypto/platform.ts), as
+        // in a browser: the Device suites, with their live interop against vodozemac, run through that path.
+        extends: true,
+        resolve: { alias: { '#crypto-default': nobleBackend }, conditions: ['triturus-source', 'import', 'default'] },
+        ssr: { resolve: { conditions: ['triturus-source', 'import', 'default'] } },
+        test: {
+          name: 'webcrypto',
+          include: [
+            'test/crypto/platform*.test.ts',
+            'test/device/device.test.ts',
+            'test/device/rooms.test.ts',
+            'test/device/to-device.test.ts',
+            'test/device/sync.test.ts',
+            'test/device/room-policy.test.ts',
+            'test/device/repair-and-requests.test.ts',
+            'test/device/hostile-input.test.ts',
+            'test/device/olm-machine.interop.test.ts',
+            'test/device/olm-machine-protocols.interop.test.ts',
+          ],
+        },
+      },
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -125,6 +125,11 @@ export function setRandomSource(source: RandomSource | undefined): void {
   random = source ?? systemRandom;
 }
 
+/** The random source in use (the system's unless `setRandomSource` replaced it). */
+export function getRandomSource(): RandomSource {
+  return random;
+}
+
 export function randomBytes(length: number): Uint8Array {
   const out = new Uint8Array(length);
   random(out);

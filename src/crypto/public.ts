@@ -11,3 +11,9 @@
  * elsewhere. Switching affects later operations only; keys made under one backend work under the other.
  */
 export { type CryptoBackend, cryptoBackend, type KeyCache, setCryptoBackend, warmUp } from './index.js';
+export {
+  type PlatformCryptoSupport,
+  platformCrypto,
+  setPlatformCrypto,
+  withPlatformCrypto,
+} from './platform.js';

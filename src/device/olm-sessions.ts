@@ -4,6 +4,7 @@
  * binding (`sender`, `sender_device`, `keys`, `recipient`, `recipient_keys`).
  */
 
+import { viaPlatform } from '../crypto/platform.js';
 import { DeviceError } from '../errors.js';
 import type { Curve25519PublicKey } from '../keys.js';
 import type { Account } from '../olm/account.js';
@@ -104,11 +105,15 @@ export async function encryptOlm(
       );
     }
     state = {
-      session: account.createOutboundSession(SessionConfig.version1(), recipient.curve25519Key, oneTimeKey),
+      session: await viaPlatform(() =>
+        account.createOutboundSession(SessionConfig.version1(), recipient.curve25519Key, oneTimeKey),
+      ),
       lastUsedAt: ctx.now(),
     };
   }
-  const message = state.session.encrypt(olmPayload(ctx, recipient, type, contentJson, account));
+  const payload = olmPayload(ctx, recipient, type, contentJson, account);
+  const session = state.session;
+  const message = await viaPlatform(() => session.encrypt(payload));
   state.lastUsedAt = ctx.now();
   remember(ctx, theirKey, state);
   changes.olmSessions.push(olmEntry(ctx, theirKey, state));

@@ -5,6 +5,7 @@
  * index) is refused). A missing key is requested (key-requests.ts).
  */
 
+import { viaPlatform } from '../crypto/platform.js';
 import { parseJsonObject, utf8Decode } from '../encoding/json.js';
 import { DeviceError, invalidArgument, TriturusError } from '../errors.js';
 import { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
@@ -153,7 +154,7 @@ export async function receiveRoomKey(
   const roomId = requireString(content.room_id, 'content.room_id');
   const sessionId = requireString(content.session_id, 'content.session_id');
   const sessionKey = SessionKey.fromBase64(requireString(content.session_key, 'content.session_key'));
-  const session = InboundGroupSession.fromSessionKey(sessionKey);
+  const session = await viaPlatform(() => InboundGroupSession.fromSessionKey(sessionKey));
   if (session.sessionId !== sessionId) {
     throw new DeviceError('EVENT_INVALID', 'the m.room_key session_id does not match its session key');
   }
@@ -258,7 +259,7 @@ async function decryptParsed(
   if (state === undefined) {
     throw new DeviceError('ROOM_KEY_UNKNOWN', 'unable to decrypt: the room key for this session has not arrived');
   }
-  const { plaintext, messageIndex } = state.session.decrypt(parsed.message);
+  const { plaintext, messageIndex } = await viaPlatform(() => state.session.decrypt(parsed.message));
   const payload = parseJsonObject(utf8Decode(plaintext));
   if (payload.room_id !== room) {
     throw new DeviceError('EVENT_ROOM_MISMATCH', 'the decrypted event belongs to another room');

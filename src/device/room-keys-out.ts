@@ -5,6 +5,7 @@
  * `m.room_key` to-device messages with the devices that do not have it yet.
  */
 
+import { platformWanted, viaPlatform } from '../crypto/platform.js';
 import { stringifyJson } from '../encoding/json.js';
 import { invalidArgument } from '../errors.js';
 import { Curve25519PublicKey } from '../keys.js';
@@ -106,8 +107,11 @@ async function newOutbound(
   changes: Batch,
 ): Promise<OutboundState> {
   const settings = await loadRoomSettings(ctx, roomId);
-  const session = GroupSession.create();
-  const initialKey = session.sessionKey();
+  const { session, initialKey } = await viaPlatform(() => {
+    const created = GroupSession.create();
+    return { session: created, initialKey: created.sessionKey() };
+  });
+  const ownSession = await viaPlatform(() => InboundGroupSession.fromSessionKey(initialKey));
   const state: OutboundState = {
     session,
     meta: {
@@ -121,7 +125,7 @@ async function newOutbound(
     settings,
   };
   const own: InboundState = {
-    session: InboundGroupSession.fromSessionKey(initialKey),
+    session: ownSession,
     meta: {
       roomId,
       senderKey: account.curve25519Key.toBase64(),
@@ -165,7 +169,8 @@ export function encryptRoomEvent(
   // Fast path, most messages: everything is cached and nothing is written (the index lies inside
   // the reserved block, under a lease with at least half its time left), so nothing awaits and
   // the queue is bypassed: no other operation is running, and this one cannot be interleaved.
-  if (!ctx.busy && !ctx.closed && ctx.leaseIsFresh()) {
+  // Not when WebCrypto does the signing (a browser on the noble backend): that path awaits.
+  if (!ctx.busy && !ctx.closed && ctx.leaseIsFresh() && !platformWanted()) {
     try {
       const account = ctx.account;
       const state = ctx.outbound.get(roomId);
@@ -207,7 +212,8 @@ export function encryptRoomEvent(
       state = await newOutbound(ctx, roomId, account, changes);
     }
     const index = state.session.messageIndex;
-    const result = encryptWith(ctx, account, roomId, state, plaintext);
+    const current = state;
+    const result = await viaPlatform(() => encryptWith(ctx, account, roomId, current, plaintext));
     if (index >= state.meta.reservedUntil) {
       state.meta = { ...state.meta, reservedUntil: index + ctx.reservationBlock };
       (changes ??= new Batch()).outboundGroupSessions.push(outboundEntry(ctx, roomId, state));
@@ -292,7 +298,8 @@ export async function shareRoomKey(
     let state = await loadOutbound(ctx, roomId);
     if (state === undefined || needsRotation(ctx, state)) state = await newOutbound(ctx, roomId, account, changes);
     const sent = new Set(state.meta.sharedWith.filter((s) => s.sent).map((s) => s.device));
-    const sessionKey = keyToShare(state);
+    const sharing = state;
+    const sessionKey = await viaPlatform(() => keyToShare(sharing));
     const firstIndex = sessionKey.messageIndex;
     const roomKey = roomKeyContent(roomId, state, sessionKey.toBase64());
     const messages: ToDeviceMessage[] = [];

@@ -8,6 +8,7 @@
  * session decrypts marks the session with its (known) sender broken (session-repair.ts).
  */
 
+import { viaPlatform } from '../crypto/platform.js';
 import { parseJsonObject, stringifyJson, utf8Decode } from '../encoding/json.js';
 import { DeviceError, invalidArgument, TriturusError } from '../errors.js';
 import { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
@@ -117,7 +118,7 @@ async function decryptParsed(
   for (const state of sessions) {
     if (message instanceof PreKeyMessage && !state.session.matchesInboundSessionFrom(senderKey, message)) continue;
     try {
-      plaintext = state.session.decrypt(message);
+      plaintext = await viaPlatform(() => state.session.decrypt(message));
       used = state;
       break;
     } catch (error) {
@@ -131,7 +132,7 @@ async function decryptParsed(
   }
   if (plaintext === undefined) {
     if (message instanceof PreKeyMessage && lastError === undefined) {
-      const created = account.createInboundSession(senderKey, message);
+      const created = await viaPlatform(() => account.createInboundSession(senderKey, message));
       used = { session: created.session, lastUsedAt: ctx.now() };
       plaintext = created.plaintext;
       batch.account = ctx.accountRecord(account);
