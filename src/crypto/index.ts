@@ -125,6 +125,42 @@ export function setRandomSource(source: RandomSource | undefined): void {
   random = source ?? systemRandom;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The curve interceptor (src/crypto/platform.ts)
+
+/** The curve operations the platform seam can take over, with their inputs. */
+export type CurveOperation = 'verify' | 'sign' | 'dh' | 'public';
+/**
+ * Called instead of the backend for the curve operations while set; `compute` is the backend's own
+ * answer. Internal: set by `withPlatformCrypto` around a synchronous call, never across a turn.
+ */
+export type CurveInterceptor = (
+  operation: CurveOperation,
+  inputs: Uint8Array[],
+  cache: KeyCache,
+  compute: () => unknown,
+) => unknown;
+let interceptor: CurveInterceptor | undefined;
+
+/** @internal */
+export function setCurveInterceptor(value: CurveInterceptor | undefined): void {
+  interceptor = value;
+}
+
+/** The name of the backend in use, without reaching the default backend's object (which keeps all of it in a bundle). */
+export function cryptoBackendName(): 'node' | 'noble' {
+  return active !== undefined ? active.name : defaultBackend.backendName;
+}
+
+function x25519Public(secret: Uint8Array, cache: KeyCache): Uint8Array {
+  if (interceptor !== undefined) {
+    return interceptor('public', [secret], cache, () =>
+      active === undefined ? defaultBackend.x25519PublicKey(secret, cache) : active.x25519PublicKey(secret, cache),
+    ) as Uint8Array;
+  }
+  return active === undefined ? defaultBackend.x25519PublicKey(secret, cache) : active.x25519PublicKey(secret, cache);
+}
+
 /** The random source in use (the system's unless `setRandomSource` replaced it). */
 export function getRandomSource(): RandomSource {
   return random;
@@ -404,10 +440,7 @@ export class X25519SecretKey {
 
   static generate(): X25519SecretKey {
     const key = new X25519SecretKey(randomBytes(32), undefined);
-    key.#publicKey =
-      active === undefined
-        ? defaultBackend.x25519PublicKey(key.#secret, key.#cache)
-        : active.x25519PublicKey(key.#secret, key.#cache);
+    key.#publicKey = x25519Public(key.#secret, key.#cache);
     return key;
   }
 
@@ -415,10 +448,7 @@ export class X25519SecretKey {
   static fromBytes(secret: Uint8Array): X25519SecretKey {
     checkLength('X25519 secret key', secret, 32);
     const key = new X25519SecretKey(secret.slice(), undefined);
-    key.#publicKey =
-      active === undefined
-        ? defaultBackend.x25519PublicKey(key.#secret, key.#cache)
-        : active.x25519PublicKey(key.#secret, key.#cache);
+    key.#publicKey = x25519Public(key.#secret, key.#cache);
     return key;
   }
 
@@ -430,21 +460,25 @@ export class X25519SecretKey {
   }
 
   get publicKey(): Uint8Array {
-    if (this.#publicKey === undefined)
-      this.#publicKey =
-        active === undefined
-          ? defaultBackend.x25519PublicKey(this.#secret, this.#cache)
-          : active.x25519PublicKey(this.#secret, this.#cache);
+    if (this.#publicKey === undefined) this.#publicKey = x25519Public(this.#secret, this.#cache);
     return this.#publicKey;
   }
 
   /** X25519(secret, theirs), refusing a non-contributory (all-zero) result. */
   diffieHellman(theirPublic: Uint8Array): Uint8Array {
     checkLength('X25519 public key', theirPublic, 32);
+    const secret = this.#secret;
+    const cache = this.#cache;
     const shared =
-      active === undefined
-        ? defaultBackend.x25519(this.#secret, this.#cache, theirPublic)
-        : active.x25519(this.#secret, this.#cache, theirPublic);
+      interceptor !== undefined
+        ? (interceptor('dh', [secret, theirPublic], cache, () =>
+            active === undefined
+              ? defaultBackend.x25519(secret, cache, theirPublic)
+              : active.x25519(secret, cache, theirPublic),
+          ) as Uint8Array | undefined)
+        : active === undefined
+          ? defaultBackend.x25519(secret, cache, theirPublic)
+          : active.x25519(secret, cache, theirPublic);
     if (shared === undefined || isAllZero(shared)) {
       throw new KeyError(
         'KEY_NON_CONTRIBUTORY',
@@ -554,6 +588,13 @@ export function ed25519Verify(
   if (!scalarIsCanonical(signature, 32)) return false;
   if (!pointEncodingIsCanonical(publicKey, 0) || !pointEncodingIsCanonical(signature, 0)) return false;
   if (isSmallOrder(publicKey, 0) || isSmallOrder(signature, 0)) return false;
+  if (interceptor !== undefined) {
+    return interceptor('verify', [publicKey, message, signature], cache, () =>
+      active === undefined
+        ? defaultBackend.ed25519Verify(publicKey, cache, message, signature)
+        : active.ed25519Verify(publicKey, cache, message, signature),
+    ) as boolean;
+  }
   return active === undefined
     ? defaultBackend.ed25519Verify(publicKey, cache, message, signature)
     : active.ed25519Verify(publicKey, cache, message, signature);
@@ -617,10 +658,21 @@ export class Ed25519SecretKey {
   }
 
   sign(message: Uint8Array): Uint8Array {
-    if (this.#seed !== undefined)
+    const seed = this.#seed;
+    if (seed !== undefined) {
+      const publicKey = this.publicKey;
+      const cache = this.#cache;
+      if (interceptor !== undefined) {
+        return interceptor('sign', [seed, message], cache, () =>
+          active === undefined
+            ? defaultBackend.ed25519SignWithSeed(seed, publicKey, cache, message)
+            : active.ed25519SignWithSeed(seed, publicKey, cache, message),
+        ) as Uint8Array;
+      }
       return active === undefined
-        ? defaultBackend.ed25519SignWithSeed(this.#seed, this.publicKey, this.#cache, message)
-        : active.ed25519SignWithSeed(this.#seed, this.publicKey, this.#cache, message);
+        ? defaultBackend.ed25519SignWithSeed(seed, publicKey, cache, message)
+        : active.ed25519SignWithSeed(seed, publicKey, cache, message);
+    }
     return active === undefined
       ? defaultBackend.ed25519SignExpanded(this.#expanded!, this.publicKey, this.#cache, message)
       : active.ed25519SignExpanded(this.#expanded!, this.publicKey, this.#cache, message);

@@ -56,6 +56,9 @@ function expandedSeed(seed: Uint8Array, cache: KeyCache): Ed25519Expanded {
   return handle;
 }
 
+/** This backend's name, as a named export (reading it does not keep the whole backend object in a bundle). */
+export const backendName = 'noble' as const;
+
 export const sha512: CryptoBackend['sha512'] = (data) => nobleSha512(data);
 export const hmacSha512: CryptoBackend['hmacSha512'] = (key, data) => hmac(nobleSha512, key, data);
 export const hkdfSha512: CryptoBackend['hkdfSha512'] = (ikm, salt, info, length) =>

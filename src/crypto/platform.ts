@@ -27,8 +27,16 @@
  */
 
 import { invalidArgument } from '../errors.js';
-import type { CryptoBackend, KeyCache } from './backend.js';
-import { cryptoBackend, getRandomSource, type RandomSource, setCryptoBackend, setRandomSource } from './index.js';
+import type { KeyCache } from './backend.js';
+import {
+  type CurveInterceptor,
+  type CurveOperation,
+  cryptoBackendName,
+  getRandomSource,
+  type RandomSource,
+  setCurveInterceptor,
+  setRandomSource,
+} from './index.js';
 
 /** What the platform's WebCrypto was found to do (each checked against a known answer). */
 export interface PlatformCryptoSupport {
@@ -185,14 +193,14 @@ function importSecret(
 // ---------------------------------------------------------------------------------------------
 // The replay
 
-type Request =
-  | { readonly kind: 'verify'; readonly inputs: readonly Uint8Array[] }
-  | { readonly kind: 'sign'; readonly inputs: readonly Uint8Array[]; readonly cache: KeyCache }
-  | { readonly kind: 'dh'; readonly inputs: readonly Uint8Array[]; readonly cache: KeyCache }
-  | { readonly kind: 'public'; readonly inputs: readonly Uint8Array[]; readonly cache: KeyCache };
+interface Request {
+  readonly kind: CurveOperation;
+  readonly inputs: readonly Uint8Array[];
+  readonly cache: KeyCache;
+}
 
 interface Entry {
-  readonly kind: Request['kind'];
+  readonly kind: CurveOperation;
   readonly inputs: readonly Uint8Array[];
   result: unknown;
 }
@@ -204,7 +212,6 @@ class Pending {
 
 /** The run in progress (attempts are synchronous, so at most one at a time). */
 interface Run {
-  readonly base: CryptoBackend;
   readonly support: PlatformCryptoSupport;
   readonly entries: Entry[];
   cursor: number;
@@ -244,54 +251,15 @@ function replay(current: Run, request: Request, compute: () => unknown): unknown
   throw current.missed;
 }
 
-function overlayFor(base: CryptoBackend): CryptoBackend {
-  return Object.create(base, {
-    ed25519Verify: {
-      value(publicKey: Uint8Array, cache: KeyCache, message: Uint8Array, signature: Uint8Array): boolean {
-        const current = run!;
-        if (!current.support.ed25519) return base.ed25519Verify(publicKey, cache, message, signature);
-        return replay(current, { kind: 'verify', inputs: [publicKey, message, signature] }, () =>
-          base.ed25519Verify(publicKey, cache, message, signature),
-        ) as boolean;
-      },
-    },
-    ed25519SignWithSeed: {
-      value(seed: Uint8Array, publicKey: Uint8Array, cache: KeyCache, message: Uint8Array): Uint8Array {
-        const current = run!;
-        if (!current.support.ed25519) return base.ed25519SignWithSeed(seed, publicKey, cache, message);
-        return (
-          replay(current, { kind: 'sign', inputs: [seed, message], cache }, () =>
-            base.ed25519SignWithSeed(seed, publicKey, cache, message),
-          ) as Uint8Array
-        ).slice();
-      },
-    },
-    x25519PublicKey: {
-      // A new ratchet key's public half: X25519 with the base point, as WebCrypto has no other way to it.
-      value(secret: Uint8Array, cache: KeyCache): Uint8Array {
-        const current = run!;
-        if (!current.support.x25519) return base.x25519PublicKey(secret, cache);
-        return (
-          replay(current, { kind: 'public', inputs: [secret], cache }, () =>
-            base.x25519PublicKey(secret, cache),
-          ) as Uint8Array
-        ).slice();
-      },
-    },
-    x25519: {
-      value(secret: Uint8Array, cache: KeyCache, theirPublic: Uint8Array): Uint8Array | undefined {
-        const current = run!;
-        if (!current.support.x25519) return base.x25519(secret, cache, theirPublic);
-        const shared = replay(current, { kind: 'dh', inputs: [secret, theirPublic], cache }, () =>
-          base.x25519(secret, cache, theirPublic),
-        ) as Uint8Array | undefined;
-        return shared?.slice();
-      },
-    },
-  }) as CryptoBackend;
-}
-
-const overlays = new WeakMap<CryptoBackend, CryptoBackend>();
+// The interceptor while an attempt runs: known results replayed, the first unknown one stops the attempt.
+const intercept: CurveInterceptor = (operation, inputs, cache, compute) => {
+  const current = run!;
+  const supported = operation === 'verify' || operation === 'sign' ? current.support.ed25519 : current.support.x25519;
+  if (!supported) return compute();
+  const result = replay(current, { kind: operation, inputs, cache }, compute);
+  // Callers own what they get: a copy, so a caller wiping its shared secret leaves the replayed one intact.
+  return result instanceof Uint8Array ? result.slice() : result;
+};
 
 async function perform(subtle: Subtle, request: Request): Promise<unknown> {
   const [a, b, c] = request.inputs as [Uint8Array, Uint8Array, Uint8Array?];
@@ -328,20 +296,12 @@ async function perform(subtle: Subtle, request: Request): Promise<unknown> {
  * must be a protocol call on its own: everything it changes, it changes only on success.
  */
 export async function withPlatformCrypto<T>(fn: () => T): Promise<T> {
-  if (mode === 'off') return fn();
-  const base = cryptoBackend();
-  if (base.name !== 'noble') return fn();
+  if (mode === 'off' || cryptoBackendName() !== 'noble') return fn();
   const found = support ?? (await platformCrypto());
   if (!found.ed25519 && !found.x25519) return fn();
   const subtle = subtleCrypto()!;
-  let overlay = overlays.get(base);
-  if (overlay === undefined) {
-    overlay = overlayFor(base);
-    overlays.set(base, overlay);
-  }
   const random = getRandomSource();
   const current: Run = {
-    base,
     support: found,
     entries: [],
     cursor: 0,
@@ -367,14 +327,14 @@ export async function withPlatformCrypto<T>(fn: () => T): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       current.cursor = 0;
       current.drawCursor = 0;
-      current.exhausted = attempt >= MAX_ATTEMPTS;
+      if (attempt >= MAX_ATTEMPTS) current.exhausted = true;
       current.missed = undefined;
       let pending: Pending | undefined;
       let outcome: { value: T } | undefined;
       let failure: unknown;
       const outer = run;
       run = current;
-      setCryptoBackend(overlay);
+      setCurveInterceptor(intercept);
       setRandomSource(replayedRandom);
       try {
         outcome = { value: fn() };
@@ -382,7 +342,7 @@ export async function withPlatformCrypto<T>(fn: () => T): Promise<T> {
         failure = error;
       } finally {
         run = outer;
-        setCryptoBackend(base);
+        setCurveInterceptor(outer === undefined ? undefined : intercept);
         setRandomSource(random);
       }
       // Whatever `fn` made of it (a catch-all may have turned the stop into a result), an attempt
@@ -396,17 +356,10 @@ export async function withPlatformCrypto<T>(fn: () => T): Promise<T> {
       try {
         result = await perform(subtle, pending.request);
       } catch {
-        // WebCrypto failed where detection said it works (a key it will not take): the backend decides.
-        const [a, b, c] = pending.request.inputs as [Uint8Array, Uint8Array, Uint8Array?];
-        const k = pending.request.kind;
-        result =
-          k === 'verify'
-            ? base.ed25519Verify(a, {}, b, c!)
-            : k === 'sign'
-              ? base.ed25519SignWithSeed(a, base.ed25519PublicKeyFromSeed(a, {}), {}, b)
-              : k === 'public'
-                ? base.x25519PublicKey(a, {})
-                : base.x25519(a, {}, b);
+        // WebCrypto failed where detection said it works (a key it will not take): from here on this
+        // call runs on the backend alone, which decides.
+        current.exhausted = true;
+        continue;
       }
       current.entries.push({ kind: pending.request.kind, inputs: pending.request.inputs, result });
     }
@@ -422,7 +375,7 @@ export async function withPlatformCrypto<T>(fn: () => T): Promise<T> {
 /** Whether `withPlatformCrypto` would use WebCrypto now (before detection: whether it may). Internal. */
 export function platformWanted(): boolean {
   return (
-    mode !== 'off' && cryptoBackend().name === 'noble' && (support === undefined || support.ed25519 || support.x25519)
+    mode !== 'off' && cryptoBackendName() === 'noble' && (support === undefined || support.ed25519 || support.x25519)
   );
 }
 

@@ -5,7 +5,7 @@
  *
  * `mlsCryptoProvider()` picks, per suite, whichever measured faster (bench/dmls.ts): the triturus
  * provider on the node backend, and ts-mls's default provider (WebCrypto) on the noble backend
- * for suite 1. Suite 3 always uses the triturus provider: ts-mls's default needs an extra optional
+ * for suite 1 where the platform's WebCrypto has Ed25519 and X25519. Suite 3 always uses the triturus provider: ts-mls's default needs an extra optional
  * package for ChaCha20-Poly1305.
  */
 import {
@@ -41,6 +41,7 @@ import {
   sha256,
   X25519SecretKey,
 } from '../crypto/index.js';
+import { platformCrypto } from '../crypto/platform.js';
 import { DmlsError } from '../errors.js';
 
 /** The suites triturus offers, by RFC 9420 name and number. */
@@ -190,9 +191,12 @@ export const triturusCryptoProvider: CryptoProvider = {
  * bench/dmls.ts), ts-mls's default (WebCrypto) for suite 1 on the noble backend.
  */
 export const mlsCryptoProvider: CryptoProvider = {
-  getCiphersuiteImpl(cs: Ciphersuite): Promise<CiphersuiteImpl> {
+  async getCiphersuiteImpl(cs: Ciphersuite): Promise<CiphersuiteImpl> {
     if (cryptoBackend().name === 'noble' && cs.name === 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519') {
-      return defaultCryptoProvider.getCiphersuiteImpl(cs);
+      // ts-mls's default provider is WebCrypto's Ed25519 and X25519: only where the platform has them
+      // (an older browser without them gets the triturus provider on noble, slower but working).
+      const platform = await platformCrypto();
+      if (platform.ed25519 && platform.x25519) return defaultCryptoProvider.getCiphersuiteImpl(cs);
     }
     return triturusCryptoProvider.getCiphersuiteImpl(cs);
   },

@@ -9,7 +9,6 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vite
 import {
   Ed25519SecretKey,
   ed25519Verify,
-  type RandomSource,
   setCryptoBackend,
   setRandomSource,
   X25519SecretKey,
@@ -37,22 +36,10 @@ import {
   loadLibolm,
   toLibolmMessage,
 } from '../support/libolm.js';
+import { conversation } from '../support/platform-conversation.js';
 import { defaultBackend, hex } from './helpers.js';
 
 const subtle = globalThis.crypto.subtle;
-
-/** A deterministic random source (xorshift over a seed): the same keys on every run it is installed for. */
-function seededRandom(seed: number): RandomSource {
-  let x = seed >>> 0 || 1;
-  return (out) => {
-    for (let i = 0; i < out.length; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      out[i] = x & 0xff;
-    }
-  };
-}
 
 async function codeOf(run: () => unknown | Promise<unknown>): Promise<string> {
   try {
@@ -169,35 +156,6 @@ describe('the platform seam on the noble backend', () => {
   });
 
   it('runs a whole Olm and Megolm conversation byte-identical to noble alone (the same random bytes)', async () => {
-    const conversation = async (via: <T>(fn: () => T) => Promise<T>): Promise<string[]> => {
-      setRandomSource(seededRandom(7));
-      const out: string[] = [];
-      const alice = await via(() => Account.create());
-      const bob = await via(() => Account.create());
-      const otk = await via(() => bob.generateOneTimeKeys(1).created[0]!);
-      const a = await via(() => alice.createOutboundSession(SessionConfig.version2(), bob.curve25519Key, otk));
-      let m = await via(() => a.encrypt('hello bob'));
-      out.push(m.toBase64());
-      const created = await via(() => bob.createInboundSession(alice.curve25519Key, m as PreKeyMessage));
-      out.push(new TextDecoder().decode(created.plaintext));
-      const b = created.session;
-      for (let i = 0; i < 4; i++) {
-        const reply = await via(() => b.encrypt(`pong ${i}`));
-        out.push(reply.toBase64(), new TextDecoder().decode(await via(() => a.decrypt(reply))));
-        m = await via(() => a.encrypt(`ping ${i}`));
-        out.push(m.toBase64(), new TextDecoder().decode(await via(() => b.decrypt(m))));
-      }
-      const group = await via(() => GroupSession.create());
-      const key = await via(() => group.sessionKey());
-      out.push(key.toBase64());
-      const inbound = await via(() => InboundGroupSession.fromSessionKey(key));
-      for (let i = 0; i < 3; i++) {
-        const message = await via(() => group.encrypt(`room message ${i}`));
-        out.push(message.toBase64(), new TextDecoder().decode((await via(() => inbound.decrypt(message))).plaintext));
-      }
-      out.push(alice.sign('signed by alice').toBase64());
-      return out;
-    };
     setPlatformCrypto('off');
     const alone = await conversation((fn) => Promise.resolve(fn()));
     setPlatformCrypto('auto');
