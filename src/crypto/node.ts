@@ -19,8 +19,7 @@ import {
   sign,
   verify,
 } from 'node:crypto';
-// Bun's node:crypto has no ChaCha20-Poly1305: noble's stands in there (its one module, not the noble backend).
-import { chacha20poly1305 as nobleChacha } from '@noble/ciphers/chacha.js';
+import { createRequire } from 'node:module';
 import type { CryptoBackend, KeyCache } from './backend.js';
 import { ed25519PublicKeyFromScalarNode, ed25519SignExpandedNode } from './ed25519-expanded-node.js';
 import { checkPkcs7 } from './padding.js';
@@ -85,6 +84,19 @@ function publicKeyOf(key: KeyObject): Uint8Array {
 // Not every runtime's node:crypto has every cipher: Bun's has no ChaCha20-Poly1305. Probed once, on
 // first use; where it is missing the noble implementation (same bytes) takes over.
 let nodeHasChacha: boolean | undefined;
+
+// Loaded on first use only, with a synchronous require (the backend is synchronous): where
+// node:crypto has the cipher (Node, Deno) it is never loaded, which keeps four modules and 80 KB out
+// of every `import('triturus')` (issue 12). Bundlers that do not follow createRequire leave it to
+// be resolved at run time from node_modules.
+type NobleChacha = typeof import('@noble/ciphers/chacha.js').chacha20poly1305;
+let nobleChachaImpl: NobleChacha | undefined;
+function nobleChacha(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array): ReturnType<NobleChacha> {
+  nobleChachaImpl ??= (
+    createRequire(import.meta.url)('@noble/ciphers/chacha.js') as typeof import('@noble/ciphers/chacha.js')
+  ).chacha20poly1305;
+  return nobleChachaImpl(key, nonce, aad);
+}
 function hasNodeChacha(): boolean {
   if (nodeHasChacha === undefined) {
     try {
