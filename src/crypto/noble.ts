@@ -135,13 +135,41 @@ export const ed25519SignExpanded: CryptoBackend['ed25519SignExpanded'] = (expand
   const { scalar, prefix } = expandedKey(expanded, cache);
   return signExpandedNoble(scalar, prefix, publicKey, message);
 };
-export const ed25519Verify: CryptoBackend['ed25519Verify'] = (publicKey, _cache, message, signature) => {
+// A public key that verifies more than once (a Megolm session's signing key: every message; a device's key)
+// keeps its decoded point in the caller's KeyCache and, from the second use, a wNAF table (window 4: 520
+// points, built once in about the time of two verifications), which makes [k]A about four times cheaper.
+// Measured (bench/megolm.ts, noble column): Megolm decrypt of the next message spends most of its time here.
+interface VerifyKey {
+  readonly kind: 'noble-ed25519-verify';
+  readonly bytes: Uint8Array;
+  readonly point: ReturnType<typeof ed25519.Point.fromBytes>;
+  uses: number;
+}
+
+function verifyKey(publicKey: Uint8Array, cache: KeyCache): VerifyKey['point'] {
+  const cached = cache.handle as VerifyKey | undefined;
+  if (cached?.kind === 'noble-ed25519-verify' && equalBytes(cached.bytes, publicKey)) {
+    if (++cached.uses === 2) cached.point.precompute(4, false);
+    return cached.point;
+  }
+  const point = ed25519.Point.fromBytes(publicKey, false);
+  cache.handle = { kind: 'noble-ed25519-verify', bytes: publicKey.slice(), point, uses: 1 } satisfies VerifyKey;
+  return point;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export const ed25519Verify: CryptoBackend['ed25519Verify'] = (publicKey, cache, message, signature) => {
   // noble's verify checks the cofactored equation [8][S]B = [8]R + [8][k]A, which accepts
   // signatures that OpenSSL and ed25519-dalek's verify_strict (vodozemac) refuse. Check the
   // cofactorless RFC 8032 equation [S]B = R + [k]A instead, on strictly decoded points.
   try {
     const { Point } = ed25519;
-    const A = Point.fromBytes(publicKey, false);
+    const A = verifyKey(publicKey, cache);
     const R = Point.fromBytes(signature.subarray(0, 32), false);
     const S = bytesToNumberLE(signature.subarray(32, 64));
     if (S >= Point.Fn.ORDER) return false;
