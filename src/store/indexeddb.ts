@@ -223,10 +223,11 @@ export class IndexedDbStore implements KeyStore {
     return new IndexedDbStore(scope, db);
   }
 
-  #transaction(stores: string | string[], mode: IDBTransactionMode): IDBTransaction {
+  #transaction(stores: string | string[], mode: IDBTransactionMode, relaxed = false): IDBTransaction {
     if (this.#closedReason !== undefined) throw new StoreError('STORE_CLOSED', this.#closedReason);
     try {
-      return this.#db.transaction(stores, mode, { durability: mode === 'readwrite' ? 'strict' : 'default' });
+      const durability = mode === 'readonly' ? 'default' : relaxed ? 'relaxed' : 'strict';
+      return this.#db.transaction(stores, mode, { durability });
     } catch (error) {
       throw ioError(this.backend, 'transaction', error);
     }
@@ -344,7 +345,18 @@ export class IndexedDbStore implements KeyStore {
     const c = normalizeChanges(changes);
     const fence = checkCommitOptions(options);
     const scope = this.scope;
-    const tx = this.#transaction(COMMIT_STORES, 'readwrite');
+    // A batch of nothing but replay records (decrypted room events: the busiest commit of a client) is
+    // written with relaxed durability, as browsers write by default: the OS has it, unflushed. A power cut
+    // may lose the last of them, which lets those events be replayed once more, and nothing else. Every
+    // batch whose loss could reuse a key (account, Olm and Megolm sessions, index reservations) is strict.
+    const onlyReplays =
+      c.replays.length > 0 &&
+      c.account === undefined &&
+      c.olmSessions.length + c.removeOlmSessions.length === 0 &&
+      c.inboundGroupSessions.length + c.removeInboundGroupSessions.length === 0 &&
+      c.outboundGroupSessions.length + c.removeOutboundGroupSessions.length === 0 &&
+      c.mlsGroups.length + c.removeMlsGroups.length + c.values.length === 0;
+    const tx = this.#transaction(COMMIT_STORES, 'readwrite', onlyReplays);
     const done = finished(tx);
     let lost: StoreError | undefined;
     // From here to `await done` nothing awaits: every request is queued while the transaction is active.

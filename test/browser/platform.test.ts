@@ -32,6 +32,13 @@ for (const name of Object.keys(calls)) {
   const original = crypto.subtle[name].bind(crypto.subtle);
   crypto.subtle[name] = (...args) => { calls[name]++; return original(...args); };
 }
+// IndexedDB write transactions by durability: replay-only commits relaxed, every other commit strict.
+const durability = { strict: 0, relaxed: 0 };
+const transaction = IDBDatabase.prototype.transaction;
+IDBDatabase.prototype.transaction = function (stores, mode, options) {
+  if (mode === 'readwrite') durability[options?.durability ?? 'default'] = (durability[options?.durability ?? 'default'] ?? 0) + 1;
+  return transaction.call(this, stores, mode, options);
+};
 const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const random = (n) => crypto.getRandomValues(new Uint8Array(n));
 async function outcome(fn) {
@@ -49,6 +56,7 @@ async function both(fn) {
 globalThis.triturusPlatform = {
   detect: () => platformCrypto(),
   calls: () => ({ ...calls }),
+  durability: () => ({ ...durability }),
   async conversation() {
     setPlatformCrypto('off');
     const alone = await conversation((fn) => Promise.resolve(fn()));
@@ -126,6 +134,7 @@ function refuseCurves(): void {
 interface Api {
   detect(): Promise<{ ed25519: boolean; x25519: boolean }>;
   calls(): { sign: number; verify: number; deriveBits: number };
+  durability(): Record<string, number>;
   conversation(): Promise<{ alone: string[]; platform: string[] }>;
   agreement(runs: number): Promise<{ disagreements: unknown[]; refused: number; lowOrderOutcomes: string[][] }>;
   scenario(databaseName: string): Promise<{ name: string; ok: boolean; message?: string }[]>;
@@ -244,6 +253,13 @@ describe('a browser whose WebCrypto lacks Ed25519 and X25519 falls back to noble
     const { alone, platform } = await call(page, 'conversation');
     expect(platform).toEqual(alone);
     expect(await call(page, 'calls')).toEqual({ sign: 0, verify: 0, deriveBits: 0 });
+  });
+
+  it('IndexedDB: the replay-only commits of decrypted room events were relaxed, all others strict', async () => {
+    const counts = await call(page, 'durability');
+    expect(counts['relaxed']).toBeGreaterThan(0);
+    expect(counts['strict']).toBeGreaterThan(counts['relaxed']!);
+    expect(Object.keys(counts).sort()).toEqual(['relaxed', 'strict']);
   });
 
   for (const step of scenarioSteps) {
