@@ -10,14 +10,16 @@ interface Seam {
   readonly platformCrypto?: () => Promise<{ ed25519: boolean; x25519: boolean }>;
 }
 
-// Read through an index, so that the bundle builds against a triturus without the seam.
-const seam = tcrypto as unknown as Seam;
+// Read as plain property accesses (the cast is erased), so that the bundle builds against a triturus
+// without the seam; the namespace object itself must not escape, or the bundler keeps every export.
+const withSeam = (tcrypto as unknown as Seam).withPlatformCrypto;
+const detect = (tcrypto as unknown as Seam).platformCrypto;
 
-export const seamPresent: boolean = typeof seam.withPlatformCrypto === 'function';
+export const seamPresent: boolean = typeof withSeam === 'function';
 
-export const withPlatformCrypto: <T>(fn: () => T) => Promise<T> = seam.withPlatformCrypto ?? (async (fn) => fn());
+export const withPlatformCrypto: <T>(fn: () => T) => Promise<T> = withSeam ?? (async (fn) => fn());
 
 /** Which curve operations the seam runs on WebCrypto here; undefined without the seam. */
 export async function platformCrypto(): Promise<{ ed25519: boolean; x25519: boolean } | undefined> {
-  return seam.platformCrypto?.();
+  return detect?.();
 }
