@@ -43,7 +43,7 @@ const CONTENT = { msgtype: 'm.text', body: 'x'.repeat(100) };
 const PLAINTEXT = 'x'.repeat(100);
 const PICKLE_KEY = new Uint8Array(32).fill(3);
 /** Room events each decrypting side goes through (a row rarely needs them all; see `cycle`). */
-const POOL = 12_000;
+const POOL = 40_000;
 /** Megolm messages for the in-order protocol decrypt (as bench/megolm.ts). */
 const BATCH = 4096;
 const IDB_DATABASE = 'triturus-bench';
