@@ -6,7 +6,7 @@
  * (the crypto facade calls these directly unless `setCryptoBackend` replaced the backend); the
  * `nobleBackend` object gathers them for callers that want the whole backend.
  */
-import { cbc, ctr, gcm } from '@noble/ciphers/aes.js';
+import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
@@ -14,9 +14,13 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { pbkdf2 } from '@noble/hashes/pbkdf2.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha512 as nobleSha512 } from '@noble/hashes/sha2.js';
+import {
+  aes256CbcDecrypt as jsAes256CbcDecrypt,
+  aes256CbcEncrypt as jsAes256CbcEncrypt,
+  aes256Ctr as jsAes256Ctr,
+} from './aes.js';
 import type { CryptoBackend, KeyCache } from './backend.js';
 import { bytesToNumberLE, concat, publicKeyFromExpandedNoble, signExpandedNoble } from './noble-expanded.js';
-import { checkPkcs7 } from './padding.js';
 import { hmacSha256, sha256 } from './sha256.js';
 
 export { hmacSha256, sha256 };
@@ -77,20 +81,10 @@ export const scrypt: CryptoBackend['scrypt'] = (password, salt, { N, r, p }, len
     ...(onProgress === undefined ? {} : { onProgress }),
   });
 
-export const aes256CbcEncrypt: CryptoBackend['aes256CbcEncrypt'] = (key, iv, plaintext) =>
-  cbc(key, iv).encrypt(plaintext);
-export const aes256CbcDecrypt: CryptoBackend['aes256CbcDecrypt'] = (key, iv, ciphertext) => {
-  const padded = cbc(key, iv, { disablePadding: true }).decrypt(ciphertext);
-  const length = checkPkcs7(padded);
-  if (length < 0) {
-    padded.fill(0);
-    return undefined;
-  }
-  const out = padded.slice(0, length);
-  padded.fill(0);
-  return out;
-};
-export const aes256Ctr: CryptoBackend['aes256Ctr'] = (key, iv, data) => ctr(key, iv).encrypt(data);
+// AES-256-CBC and -CTR: src/crypto/aes.ts (noble's AES module builds large tables at import; see there).
+export const aes256CbcEncrypt: CryptoBackend['aes256CbcEncrypt'] = jsAes256CbcEncrypt;
+export const aes256CbcDecrypt: CryptoBackend['aes256CbcDecrypt'] = jsAes256CbcDecrypt;
+export const aes256Ctr: CryptoBackend['aes256Ctr'] = jsAes256Ctr;
 export const chacha20Poly1305Seal: CryptoBackend['chacha20Poly1305Seal'] = (key, nonce, plaintext, aad) =>
   chacha20poly1305(key, nonce, aad).encrypt(plaintext);
 export const chacha20Poly1305Open: CryptoBackend['chacha20Poly1305Open'] = (key, nonce, ciphertext, aad) => {
