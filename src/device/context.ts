@@ -67,6 +67,11 @@ export interface OutboundState {
 const MAX_CACHED_VALUES = 10_000;
 const EMPTY_MARK: BatchMark = { account: undefined, lengths: [0, 0, 0, 0, 0, 0, 0, 0] };
 
+/** Indices read per store call by `loadReplay` (see `replayCache`), and the most the cache keeps. */
+const REPLAY_WINDOW = 64;
+const REPLAY_CACHE_LIMIT = 16_384;
+const MAX_REPLAY_INDEX = 0xffffffff;
+
 function replayKey(sessionId: string, messageIndex: number): string {
   return `${messageIndex} ${sessionId}`;
 }
@@ -219,6 +224,13 @@ export class DeviceContext {
   staged: Batch | undefined;
   /** Replay records read ahead for the running operation (null: known to be absent). See `prefetchReplays`. */
   prefetchedReplays: Map<string, ReplayEntry | null> | undefined;
+  /**
+   * Replay records known under the current lease (null: known to be absent). While this Device holds
+   * the lease nobody else writes its store, so what it read or committed stays true; a changed lease
+   * generation drops it (`dropCaches`). Filled a window of indices at a time (`loadReplay`), so events
+   * decrypted in order cost one store read per window, not one each. Bounded by REPLAY_CACHE_LIMIT.
+   */
+  readonly replayCache: Map<string, ReplayEntry | null> = new Map();
   busy = false;
   readonly waiting: (() => void)[] = [];
   closed = false;
@@ -353,6 +365,7 @@ export class DeviceContext {
     }
     this.outbound.clear();
     this.roomSettings.clear();
+    this.replayCache.clear();
   }
 
   async commit(changes: StoreChanges | Batch): Promise<void> {
@@ -361,6 +374,13 @@ export class DeviceContext {
     await this.store.commit(plain, token === undefined ? {} : { fence: token });
     // Committed: the cached values follow (a failed commit drops every cache instead).
     for (const v of plain.values ?? []) this.values.set(v.key, v.value ?? undefined);
+    if (plain.replays !== undefined) {
+      for (const entry of plain.replays) {
+        // Insert-only in the store: an existing record stays, and so does the cached one.
+        const key = replayKey(entry.sessionId, entry.messageIndex);
+        if (!this.replayCache.get(key)) this.replayCache.set(key, entry);
+      }
+    }
   }
 
   /** Gives the lease back (best effort) and forgets it. */
@@ -475,9 +495,33 @@ export class DeviceContext {
   loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
     const staged = this.staged?.replays.find((r) => r.sessionId === sessionId && r.messageIndex === messageIndex);
     if (staged !== undefined) return Promise.resolve(staged);
-    const prefetched = this.prefetchedReplays?.get(replayKey(sessionId, messageIndex));
+    const key = replayKey(sessionId, messageIndex);
+    const prefetched = this.prefetchedReplays?.get(key) ?? this.replayCache.get(key);
     if (prefetched !== undefined) return Promise.resolve(prefetched ?? undefined);
-    return this.store.loadReplay(sessionId, messageIndex);
+    if (this.store.loadReplays === undefined || this.token === undefined)
+      return this.store.loadReplay(sessionId, messageIndex);
+    return this.#loadReplayWindow(sessionId, messageIndex);
+  }
+
+  /** Reads the records of `messageIndex` and the indices after it (where events in order go next) into the cache. */
+  async #loadReplayWindow(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
+    const generation = this.token?.generation;
+    const keys: { sessionId: string; messageIndex: number }[] = [];
+    for (let i = messageIndex; i < messageIndex + REPLAY_WINDOW && i <= MAX_REPLAY_INDEX; i++) {
+      keys.push({ sessionId, messageIndex: i });
+    }
+    const found = await this.store.loadReplays!(keys);
+    const byKey = new Map<string, ReplayEntry>();
+    for (const entry of found) byKey.set(replayKey(entry.sessionId, entry.messageIndex), entry);
+    // Only under the lease it was read under (a lease lost meanwhile dropped the caches).
+    if (this.token !== undefined && this.token.generation === generation) {
+      if (this.replayCache.size + keys.length > REPLAY_CACHE_LIMIT) this.replayCache.clear();
+      for (const k of keys) {
+        const id = replayKey(k.sessionId, k.messageIndex);
+        this.replayCache.set(id, byKey.get(id) ?? null);
+      }
+    }
+    return byKey.get(replayKey(sessionId, messageIndex));
   }
 
   /**

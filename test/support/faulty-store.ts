@@ -86,6 +86,12 @@ export class FaultyStore implements KeyStore {
   loadOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionEntry | undefined> {
     return this.inner.loadOutboundGroupSession(roomId);
   }
+  /** Passed through when the inner store has it (every built-in one does), as the Device uses it. */
+  loadReplays(keys: readonly { sessionId: string; messageIndex: number }[]): Promise<ReplayEntry[]> {
+    if (this.inner.loadReplays === undefined) throw new Error('the inner store has no loadReplays');
+    return this.inner.loadReplays(keys);
+  }
+
   loadReplay(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
     return this.inner.loadReplay(sessionId, messageIndex);
   }
