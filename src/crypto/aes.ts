@@ -27,14 +27,6 @@ function times2(x: number): number {
   return ((x << 1) ^ ((x >>> 7) * 0x1b)) & 0xff;
 }
 
-function multiply(a: number, b: number): number {
-  let product = 0;
-  for (; b > 0; b >>>= 1) {
-    if (b & 1) product ^= a;
-    a = times2(a);
-  }
-  return product;
-}
 
 function rotateRight8(w: number): number {
   return ((w >>> 8) | (w << 24)) >>> 0;
@@ -61,6 +53,8 @@ function buildTables(): Tables {
   }
   const te = [new Uint32Array(256), new Uint32Array(256), new Uint32Array(256), new Uint32Array(256)] as const;
   const td = [new Uint32Array(256), new Uint32Array(256), new Uint32Array(256), new Uint32Array(256)] as const;
+  // Products in GF(2^8) by the log tables (the table build runs on a cold page: keep it short).
+  const multiply = (x: number, y: number): number => (x === 0 ? 0 : exp[(log[x]! + log[y]!) % 255]!);
   for (let i = 0; i < 256; i++) {
     const s = sbox[i]!;
     let w = ((multiply(s, 2) << 24) | (s << 16) | (s << 8) | multiply(s, 3)) >>> 0;
