@@ -8,7 +8,9 @@
  * from the caller's bytes with no allocation besides the output. It is cross-tested against both
  * @noble/hashes and node:crypto on random inputs and checked against the FIPS 180-4 and RFC 4231
  * vectors. Nothing here branches on or indexes by secret data. The compression function is
- * generated unrolled (scripts/generate-sha256-words.mjs): 2.1x faster than a loop on V8.
+ * generated with 16 rounds unrolled in a loop of four (scripts/generate-sha256-words.mjs): as fast
+ * once optimised as the earlier fully unrolled form (which was 2.1x faster than a one-round loop on
+ * V8), and small enough for the engine to optimise within the first few hundred calls (issue 12).
  */
 
 import { HkdfSha256Fixed } from './hkdf-sha256-fixed.js';
@@ -328,8 +330,8 @@ export function warmUpSha256(): void {
   const s = Int32Array.from(IV);
   const w = new Int32Array(16);
   const kw = constantSchedule(w);
-  // V8 (Node 20-24) marks a function after about 3 + bytecode length / 150 budget ticks of 66 KiB
-  // of bytecode each: ~135 calls of compress, ~125 of compressScheduled.
+  // V8 11.3 (Node 20) marks a function for TurboFan after about 3 + bytecode length / 150 budget
+  // ticks of 66 KiB of executed bytecode each: ~135 calls of compress, ~125 of compressScheduled.
   for (let i = 0; i < 160; i++) {
     w[0] = i;
     compressWords(s, w);
