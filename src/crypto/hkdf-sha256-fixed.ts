@@ -32,11 +32,19 @@ function putBytes(words: Int32Array, at: number, bytes: ArrayLike<number>): void
   }
 }
 
-// The HMAC midstates of the all-zero 32-byte key (RFC 5869 §2.2: an empty salt is HashLen zeros).
-const ZERO_INNER = Int32Array.from(IV);
-const ZERO_OUTER = Int32Array.from(IV);
-compressWords(ZERO_INNER, new Int32Array(16).fill(IPAD));
-compressWords(ZERO_OUTER, new Int32Array(16).fill(OPAD));
+// The HMAC midstates of the all-zero 32-byte key (RFC 5869 §2.2: an empty salt is HashLen zeros),
+// computed on the first derivation rather than at import (issue 12).
+const ZERO_INNER = new Int32Array(8);
+const ZERO_OUTER = new Int32Array(8);
+let zeroMidstatesReady = false;
+
+function computeZeroMidstates(): void {
+  ZERO_INNER.set(IV);
+  ZERO_OUTER.set(IV);
+  compressWords(ZERO_INNER, new Int32Array(16).fill(IPAD));
+  compressWords(ZERO_OUTER, new Int32Array(16).fill(OPAD));
+  zeroMidstatesReady = true;
+}
 
 /** An HKDF-SHA256 derivation with an empty salt for inputs of one length, one info string and one output length. */
 export class HkdfSha256Fixed {
@@ -86,6 +94,7 @@ export class HkdfSha256Fixed {
     const s = this.#state;
     const block = this.#block;
     // Extract: PRK = HMAC(zero key, IKM).
+    if (!zeroMidstatesReady) computeZeroMidstates();
     for (let i = 0; i < 8; i++) s[i] = ZERO_INNER[i]!;
     const n = this.#ikmLength;
     const whole = n - (n % 64);

@@ -14,6 +14,7 @@ import {
   hkdfSha256Expand as rawHkdfSha256Expand,
   hkdfSha256ExpandInto as rawHkdfSha256ExpandInto,
   hkdfSha256Into as rawHkdfSha256Into,
+  warmUpSha256,
 } from './sha256.js';
 
 export type { CryptoBackend, KeyCache } from './backend.js';
@@ -718,8 +719,9 @@ function jsSha512Seed(seed: Uint8Array): Uint8Array {
 
 /**
  * Builds the backend's lazily made tables (noble's base-point precomputation; OpenSSL's key
- * providers) now, so that the first real key operation is not the slow one. Call it at idle,
- * e.g. after page load; it is never required.
+ * providers and cipher tables) now, and runs the tuned SHA-256/HMAC/HKDF code until the engine
+ * compiles it, so that the first real operations, and the first messages, are not the slow ones.
+ * Call it at idle, e.g. after start-up or page load; it is never required.
  */
 export function warmUp(): void {
   const x = X25519SecretKey.generate();
@@ -729,4 +731,7 @@ export function warmUp(): void {
   ed25519Verify(e.publicKey, message, e.sign(message));
   x.wipe();
   e.wipe();
+  const key = new Uint8Array(32);
+  aes256CbcDecrypt(key, key.subarray(0, 16), aes256CbcEncrypt(key, key.subarray(0, 16), message));
+  warmUpSha256();
 }

@@ -8,15 +8,20 @@
  * from the caller's bytes with no allocation besides the output. It is cross-tested against both
  * @noble/hashes and node:crypto on random inputs and checked against the FIPS 180-4 and RFC 4231
  * vectors. Nothing here branches on or indexes by secret data. The compression function is
- * generated unrolled (scripts/generate-sha256-words.mjs): 2.1x faster than a loop on V8.
+ * generated with 16 rounds unrolled in a loop of four (scripts/generate-sha256-words.mjs): as fast
+ * once optimised as the earlier fully unrolled form (which was 2.1x faster than a one-round loop on
+ * V8), and small enough for the engine to optimise within the first few hundred calls (issue 12).
  */
 
-import { readWords } from './hmac-sha256-byte.js';
+import { HkdfSha256Fixed } from './hkdf-sha256-fixed.js';
+import { hmacByteChain, readWords } from './hmac-sha256-byte.js';
 import {
   compressDigestBlock,
   compressIpadKey,
   compressOpadKey,
+  compressScheduled,
   compressWords,
+  constantSchedule,
   SHA256_IV as IV,
 } from './sha256-words.js';
 
@@ -213,12 +218,17 @@ export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
 
 // HKDF with an all-zero salt is the common case (Olm and Megolm message keys, the Olm root):
 // RFC 5869 §2.2 pads a short salt with zeros, so every all-zero salt up to 64 bytes is one key.
-const ZERO_SALT = new HmacSha256Key(new Uint8Array(0));
+// Made on first use, not at import (issue 12: importing the package compresses nothing).
+let zeroSalt: HmacSha256Key | undefined;
+function zeroSaltKey(): HmacSha256Key {
+  zeroSalt ??= new HmacSha256Key(new Uint8Array(0));
+  return zeroSalt;
+}
 const COUNTER = new Uint8Array(1);
 
 /** HKDF-Extract (RFC 5869 §2.2). An empty salt means "HashLen zeros". */
 export function hkdfSha256Extract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
-  if (salt.length === 0 || isAllZeroShort(salt)) return ZERO_SALT.mac(ikm);
+  if (salt.length === 0 || isAllZeroShort(salt)) return zeroSaltKey().mac(ikm);
   return hmacSha256(salt, ikm);
 }
 
@@ -229,7 +239,12 @@ function isAllZeroShort(salt: Uint8Array): boolean {
   return acc === 0;
 }
 
-const PRK_KEY = new HmacSha256Key(new Uint8Array(0));
+// A scratch key re-keyed by every call that uses it (made on first use).
+let prkKey: HmacSha256Key | undefined;
+function prkScratchKey(): HmacSha256Key {
+  prkKey ??= new HmacSha256Key(new Uint8Array(0));
+  return prkKey;
+}
 const PRK = new Uint8Array(32);
 const BLOCK = new Uint8Array(32);
 let T = new Uint8Array(64);
@@ -246,7 +261,7 @@ export function hkdfSha256ExpandInto(
   offset: number,
 ): void {
   if (length > 255 * 32) throw new RangeError('HKDF-SHA256 output is at most 8160 bytes');
-  const key = PRK_KEY;
+  const key = prkScratchKey();
   key.setKey(prk);
   const block = BLOCK;
   // T(1) = HMAC(PRK, info || 1); T(i) = HMAC(PRK, T(i-1) || info || i)
@@ -288,10 +303,11 @@ export function hkdfSha256Into(
   offset: number,
 ): void {
   const prk = PRK;
-  if (salt.length === 0 || isAllZeroShort(salt)) ZERO_SALT.macInto(ikm, prk, 0);
+  if (salt.length === 0 || isAllZeroShort(salt)) zeroSaltKey().macInto(ikm, prk, 0);
   else {
-    PRK_KEY.setKey(salt);
-    PRK_KEY.macInto(ikm, prk, 0);
+    const key = prkScratchKey();
+    key.setKey(salt);
+    key.macInto(ikm, prk, 0);
   }
   hkdfSha256ExpandInto(prk, info, length, out, offset);
   prk.fill(0);
@@ -301,4 +317,33 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, 
   const out = new Uint8Array(length);
   hkdfSha256Into(ikm, salt, info, length, out, 0);
   return out;
+}
+
+/**
+ * Runs the two SHA-256 compression functions (every path here goes through one of them) until V8
+ * counts them hot and queues them for TurboFan, which compiles them on a background thread, then
+ * each tuned path once. Without it the first messages of a process run them interpreted, 20-100x
+ * slower, until the engine gets there by itself (issue 12). About 300 compressions: 5-10 ms, most
+ * of it interpreted. The part of warmUp() that makes the first Olm and Megolm messages fast.
+ */
+export function warmUpSha256(): void {
+  const s = Int32Array.from(IV);
+  const w = new Int32Array(16);
+  const kw = constantSchedule(w);
+  // V8 11.3 (Node 20) marks a function for TurboFan after about 3 + bytecode length / 150 budget
+  // ticks of 66 KiB of executed bytecode each: ~135 calls of compress, ~125 of compressScheduled.
+  for (let i = 0; i < 160; i++) {
+    w[0] = i;
+    compressWords(s, w);
+    compressScheduled(s, kw, 0);
+  }
+  const data = new Uint8Array(160);
+  const out = new Uint8Array(80);
+  const info = new Uint8Array(11);
+  hmacByteChain(data, 0, 0, 1);
+  hmacSha256Key32Into(data, 0, data, 41, out, 0, 8);
+  new HkdfSha256Fixed(32, info, 80).deriveInto(data, 0, out, 0);
+  new HkdfSha256Fixed(128, info, 80).deriveInto(data, 0, out, 0);
+  hkdfSha256Into(data.subarray(0, 32), data.subarray(0, 0), info, 64, out, 0);
+  s.fill(0);
 }

@@ -11,6 +11,8 @@ import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { HkdfSha256Fixed } from '../../src/crypto/hkdf-sha256-fixed.js';
+import { hmacByteChain } from '../../src/crypto/hmac-sha256-byte.js';
 import {
   HmacSha256Key,
   hkdfSha256,
@@ -21,6 +23,7 @@ import {
   hmacSha256,
   hmacSha256Key32Into,
   sha256,
+  warmUpSha256,
 } from '../../src/crypto/sha256.js';
 import { concatBytes, toHex } from './helpers.js';
 
@@ -361,5 +364,42 @@ describe('sha256.ts HKDF-SHA256', () => {
     expect(ikm.every((b, i) => b === i)).toBe(true);
     expect(salt.every((b, i) => b === 255 - i)).toBe(true);
     expect(info.every((b, i) => b === ((i * 3) & 0xff))).toBe(true);
+  });
+});
+
+describe('warmUpSha256 (part of warmUp, issue 12)', () => {
+  it('leaves every tuned path giving the reference results (it shares their scratch state)', () => {
+    const ikm = Uint8Array.from({ length: 128 }, (_, i) => i * 7 + 1);
+    const salt = Uint8Array.from({ length: 32 }, (_, i) => 200 - i);
+    const info = new TextEncoder().encode('MEGOLM_KEYS');
+    const before = {
+      hash: toHex(sha256(ikm)),
+      hmac: toHex(hmacSha256(salt, ikm)),
+      hkdf: toHex(hkdfSha256(ikm, salt, info, 80)),
+      zeroSaltHkdf: toHex(hkdfSha256(ikm.subarray(0, 32), new Uint8Array(0), info, 80)),
+    };
+    warmUpSha256();
+    warmUpSha256();
+    expect(toHex(sha256(ikm))).toBe(refSha256(ikm));
+    expect(toHex(hmacSha256(salt, ikm))).toBe(refHmac(salt, ikm));
+    expect(toHex(hkdfSha256(ikm, salt, info, 80))).toBe(refHkdf(ikm, salt, info, 80));
+    expect(toHex(hkdfSha256(ikm.subarray(0, 32), new Uint8Array(0), info, 80))).toBe(
+      refHkdf(ikm.subarray(0, 32), new Uint8Array(0), info, 80),
+    );
+    expect(before).toEqual({
+      hash: refSha256(ikm),
+      hmac: refHmac(salt, ikm),
+      hkdf: refHkdf(ikm, salt, info, 80),
+      zeroSaltHkdf: refHkdf(ikm.subarray(0, 32), new Uint8Array(0), info, 80),
+    });
+    const out = new Uint8Array(80);
+    new HkdfSha256Fixed(128, info, 80).deriveInto(ikm, 0, out, 0);
+    expect(toHex(out)).toBe(refHkdf(ikm, new Uint8Array(0), info, 80));
+    const chained = ikm.slice(0, 32);
+    hmacByteChain(chained, 0, 2, 1);
+    expect(toHex(chained)).toBe(refHmac(ikm.subarray(0, 32), Uint8Array.of(2)));
+    const mac = new Uint8Array(8);
+    hmacSha256Key32Into(salt, 0, ikm, 41, mac, 0, 8);
+    expect(toHex(mac)).toBe(refHmac(salt, ikm.subarray(0, 41)).slice(0, 16));
   });
 });
