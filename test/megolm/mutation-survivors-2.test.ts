@@ -436,7 +436,7 @@ describe('session keys hand out copies', () => {
     const key = outbound.sessionKey();
     const exported = InboundGroupSession.fromSessionKey(key).exportAt(0);
     for (const k of [key, exported]) {
-      const before = k.toBytes();
+      const before = Uint8Array.from(k.toBytes());
       k.toBytes().fill(0);
       expect(k.toBytes()).toEqual(before);
     }
