@@ -144,6 +144,8 @@ async function deriveKeys(
   onProgress: KeyExportProgress | undefined,
 ): Promise<Uint8Array> {
   const password = UTF8.encode(passphrase);
+  // Equivalent mutants: `onProgress === undefined` → false (pbkdf2 treats an undefined callback as
+  // absent), and the finally block emptied (a wipe of the passphrase bytes, not observable).
   try {
     return await pbkdf2HmacSha512Chunked(password, salt, rounds, 64, onProgress === undefined ? {} : { onProgress });
   } finally {
@@ -199,6 +201,7 @@ export async function encryptKeyExport(
     out.set(hmacSha256(keys.subarray(32, 64), out.subarray(0, end)), end);
     return armor(out);
   } finally {
+    // Equivalent mutant (an empty block): a wipe of secrets, not observable through the API.
     keys.fill(0);
     plaintext.fill(0);
   }
@@ -209,6 +212,7 @@ function unarmor(text: string): Uint8Array {
   if (!trimmed.startsWith(HEADER) || !trimmed.endsWith(FOOTER) || trimmed.length < HEADER.length + FOOTER.length) {
     throw malformed('not a Megolm key export: the BEGIN/END MEGOLM SESSION DATA lines are missing');
   }
+  // Equivalent mutant: `/\s+/g` → `/\s/g` (every whitespace character is removed either way).
   const body = trimmed.slice(HEADER.length, trimmed.length - FOOTER.length).replace(/\s+/g, '');
   try {
     return decodeBase64(body);
@@ -314,6 +318,8 @@ export async function decryptKeyExport(
       bytes.subarray(PREFIX_LENGTH, end),
     );
     let parsed: unknown;
+    // Surviving mutant, message only: with the catch block emptied, `parsed` stays undefined and the
+    // array check below refuses it with the same code and details (another message).
     try {
       parsed = JSON.parse(UTF8_FATAL.decode(plaintext));
     } catch {
@@ -325,6 +331,7 @@ export async function decryptKeyExport(
     if (error instanceof TriturusError) throw error;
     throw new DecodeError('KEY_EXPORT_MALFORMED', 'the key export could not be read', {}, { cause: error });
   } finally {
+    // Equivalent mutant (an empty block): a wipe of secrets, not observable through the API.
     keys.fill(0);
     plaintext?.fill(0);
   }

@@ -110,6 +110,7 @@ export class GroupSession {
         this.#signingKey,
       );
     } finally {
+      // Equivalent mutant (an empty block): a wipe of secrets, not observable through the API.
       keys.all.fill(0);
     }
     // Nothing below can fail: commit.
@@ -124,6 +125,7 @@ export class GroupSession {
    */
   advanceTo(index: number): boolean {
     this.#checkUsable();
+    // Equivalent mutant (`typeof index !== 'number'` → false): Number.isInteger refuses non-numbers too.
     if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index > 0xffffffff) {
       throw invalidArgument('the message index must be an integer from 0 to 2^32 - 1');
     }

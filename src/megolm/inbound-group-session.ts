@@ -59,6 +59,7 @@ export interface InboundGroupSessionParts {
 const SCRATCH: RatchetState = newRatchetState(new Uint8Array(RATCHET_LENGTH), 0);
 
 function checkIndex(index: unknown, what: string): number {
+  // Equivalent mutant (`typeof index !== 'number'` → false): Number.isInteger refuses non-numbers too.
   if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index > 0xffffffff) {
     throw invalidArgument(`${what} must be an integer from 0 to 2^32 - 1`, {
       actual: typeof index === 'number' ? index : Number.NaN,
@@ -211,6 +212,7 @@ export class InboundGroupSession {
       } catch {
         throw new DecodeError('JSON_INVALID', 'the decrypted message is not valid UTF-8');
       } finally {
+        // Equivalent mutant (an empty block): a wipe of the plaintext bytes, not observable.
         plaintext.fill(0);
       }
     });
@@ -242,6 +244,8 @@ export class InboundGroupSession {
         { messageIndex: index, firstKnownIndex: initial.counter },
       );
     }
+    // Equivalent mutants in the choice below (each condition → false, `>` → `>=`): any ratchet at or
+    // below `index` advanced to it is the same ratchet; the shortcuts only save the copy and the steps.
     let ratchet: RatchetState;
     if (index === latest.counter) ratchet = latest;
     else if (index === initial.counter) ratchet = initial;
@@ -260,10 +264,14 @@ export class InboundGroupSession {
         message.ciphertextView,
       );
       const result = finish(plaintext, index);
-      // Success: keep the furthest ratchet reached as the cache for the next message.
+      // Success: keep the furthest ratchet reached as the cache for the next message. Equivalent
+      // mutants: `ratchet === SCRATCH` → true and `index > latest.counter` → `>=` (a ratchet other than
+      // SCRATCH is at an index ≤ latest.counter, and SCRATCH is never at latest.counter).
       if (ratchet === SCRATCH && index > latest.counter) copyRatchet(SCRATCH, latest);
       return result;
     } finally {
+      // Equivalent mutants (the block emptied, the condition changed): wipes of secrets; SCRATCH is
+      // overwritten before every use.
       keys.all.fill(0);
       if (ratchet === SCRATCH) SCRATCH.data.fill(0);
     }
@@ -279,7 +287,8 @@ export class InboundGroupSession {
     const initial = this.#initial;
     if (index <= initial.counter) return false;
     advanceTo(initial, index);
-    // Keep the cache when it is already past the new start.
+    // Keep the cache when it is already past the new start. Equivalent mutant: `<` → `<=` (at equal
+    // indices the copy is the same ratchet).
     if (this.#latest.counter < index) copyRatchet(initial, this.#latest);
     return true;
   }
@@ -295,6 +304,8 @@ export class InboundGroupSession {
         firstKnownIndex: initial.counter,
       });
     }
+    // Equivalent mutants (the shortcut and the start below → false, `<=` → `<`): any ratchet at or
+    // below `index` advanced to it is the same ratchet.
     if (index === initial.counter) return this.exportAtFirstKnownIndex();
     const latest = this.#latest;
     copyRatchet(latest.counter <= index ? latest : initial, SCRATCH);
@@ -302,6 +313,7 @@ export class InboundGroupSession {
       advanceTo(SCRATCH, index);
       return ExportedSessionKey.create(index, SCRATCH.data, this.#signingKey);
     } finally {
+      // Equivalent mutant (an empty block): a wipe of secrets, overwritten before every use.
       SCRATCH.data.fill(0);
     }
   }
@@ -324,6 +336,9 @@ export class InboundGroupSession {
     this.#checkUsable();
     other.#checkUsable();
     if (this.#config !== other.#config || !this.#signingKey.equals(other.#signingKey)) return false;
+    // Equivalent mutants below: `<=` → `<` (equal first indices compare the same two ratchets either
+    // way), the start (`<=` → `<` or false) and `!==` → true (advancing to the current index is a
+    // no-op): any ratchet at or below the target gives the same one. The finally block wipes.
     const [low, high] = this.#initial.counter <= other.#initial.counter ? [this, other] : [other, this];
     const target = high.#initial.counter;
     const from = low.#latest.counter <= target ? low.#latest : low.#initial;

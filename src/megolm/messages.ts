@@ -136,6 +136,8 @@ export class MegolmMessage {
       throw new DecodeError('MESSAGE_MISSING_FIELD', 'Megolm message lacks its message index or ciphertext');
     }
     if (messageIndex > MAX_MESSAGE_INDEX) throw malformed('Megolm message index exceeds 32 bits');
+    // Equivalent mutant (`-` → `+`): `bytes` is always a fresh array at offset 0 (fromBytes copies,
+    // fromBase64 decodes into a new array).
     const start = ciphertext.byteOffset - bytes.byteOffset;
     return new MegolmMessage(version, messageIndex, bytes, start, start + ciphertext.length);
   }
@@ -283,6 +285,7 @@ export class SessionKey {
     try {
       return SessionKey.fromBytes(bytes);
     } finally {
+      // Equivalent mutant (an empty block): a wipe of the decoded secret, not observable.
       bytes.fill(0);
     }
   }
@@ -295,6 +298,8 @@ export class SessionKey {
   /** The session's Ed25519 key, which also names it. */
   get signingKey(): Ed25519PublicKey {
     const bytes = this.#live();
+    // Equivalent mutants: both constructors set #signingKey, so the right-hand side never runs here
+    // (`??=` → `&&=` rebuilds an equal key; `5 + RATCHET_LENGTH` is not covered).
     this.#signingKey ??= Ed25519PublicKey.fromBytes(bytes.subarray(5 + RATCHET_LENGTH, BODY_LENGTH));
     return this.#signingKey;
   }
@@ -380,6 +385,7 @@ export class ExportedSessionKey {
     try {
       return ExportedSessionKey.fromBytes(bytes);
     } finally {
+      // Equivalent mutant (an empty block): a wipe of the decoded secret, not observable.
       bytes.fill(0);
     }
   }

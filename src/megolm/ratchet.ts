@@ -54,6 +54,8 @@ export function advance(state: RatchetState): void {
 export function advanceTo(state: RatchetState, target: number): void {
   target >>>= 0;
   const data = state.data;
+  // Equivalent mutants: `j < 4` → `j <= 4` (a fifth pass finds the counter already at the target and
+  // continues), `steps > 1` → `>= 1` or true (hmacByteChain with 0 steps leaves the part unchanged).
   for (let j = 0; j < 4; j++) {
     const shift = (3 - j) * 8;
     let steps = ((target >>> shift) - (state.counter >>> shift)) & 0xff;
