@@ -27,7 +27,6 @@ function times2(x: number): number {
   return ((x << 1) ^ ((x >>> 7) * 0x1b)) & 0xff;
 }
 
-
 function rotateRight8(w: number): number {
   return ((w >>> 8) | (w << 24)) >>> 0;
 }
