@@ -178,6 +178,7 @@ describe('what each entry point loads', () => {
       expect(pkg.exports[subpath!]).toEqual({
         'triturus-source': `./src/${file}.ts`,
         types: `./dist/${file}.d.ts`,
+        node: `./dist/node/${file}.js`,
         default: `./dist/${file}.js`,
       });
       expect(Object.keys(pkg.exports[subpath!] as object)[0]).toBe('triturus-source');

@@ -578,6 +578,7 @@ describe('packaging', () => {
     expect(pkg.exports['./libolm']).toEqual({
       'triturus-source': './src/libolm/index.ts',
       types: './dist/libolm/index.d.ts',
+      node: './dist/node/libolm/index.js',
       default: './dist/libolm/index.js',
     });
   });
