@@ -31,6 +31,7 @@ import type { KeyCache } from './backend.js';
 import {
   type CurveInterceptor,
   type CurveOperation,
+  constantTimeEqual,
   cryptoBackendName,
   getRandomSource,
   type RandomSource,
@@ -75,12 +76,6 @@ function hex(text: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 // PKCS #8 wrappings of a raw 32-byte private key (RFC 8410): WebCrypto imports private curve keys only so.
 const ED25519_PKCS8 = hex('302e020100300506032b657004220420');
 const X25519_PKCS8 = hex('302e020100300506032b656e04220420');
@@ -117,7 +112,7 @@ async function detectEd25519(subtle: Subtle): Promise<boolean> {
     );
     const secret = await subtle.importKey('pkcs8', pkcs8(ED25519_PKCS8, seed), { name: 'Ed25519' }, false, ['sign']);
     const signature = new Uint8Array(await subtle.sign({ name: 'Ed25519' }, secret, message));
-    if (!equal(signature, expected)) return false;
+    if (!constantTimeEqual(signature, expected)) return false;
     const key = await subtle.importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify']);
     const good = await subtle.verify({ name: 'Ed25519' }, key, expected, message);
     const forged = expected.slice();
@@ -140,7 +135,7 @@ async function detectX25519(subtle: Subtle): Promise<boolean> {
     ]);
     const peer = await subtle.importKey('raw', u, { name: 'X25519' }, false, []);
     const shared = new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: peer }, secret, 256));
-    return equal(shared, expected);
+    return constantTimeEqual(shared, expected);
   } catch {
     return false;
   }
@@ -217,7 +212,6 @@ interface Run {
   cursor: number;
   readonly draws: Uint8Array[];
   drawCursor: number;
-  readonly random: RandomSource;
   /** After too many attempts every further operation runs on the backend, so a run always ends. */
   exhausted: boolean;
   /** The operation that stopped this attempt (also when code inside `fn` swallowed the throw). */
@@ -228,7 +222,7 @@ let run: Run | undefined;
 const MAX_ATTEMPTS = 24;
 
 function sameInputs(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
-  for (let i = 0; i < a.length; i++) if (!equal(a[i]!, b[i]!)) return false;
+  for (let i = 0; i < a.length; i++) if (!constantTimeEqual(a[i]!, b[i]!)) return false;
   return true;
 }
 
@@ -307,7 +301,6 @@ export async function withPlatformCrypto<T>(fn: () => T): Promise<T> {
     cursor: 0,
     draws: [],
     drawCursor: 0,
-    random,
     exhausted: false,
     missed: undefined,
   };
