@@ -7,17 +7,10 @@
  * whole Device scenario (test/device/child/scenario.ts, on IndexedDB) passes on noble alone. The Device
  * scenario with WebCrypto available runs in test/device/backends.test.ts.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scenarioSteps } from '../device/child/scenario.js';
-
-const CHROMIUM = inject('chromium');
-const CHROMIUM_ENV =
-  CHROMIUM.libraryPath === undefined ? {} : { env: { ...process.env, LD_LIBRARY_PATH: CHROMIUM.libraryPath } };
+import { type ServedChromium, serveInChromium } from '../support/chromium-page.js';
 
 const ENTRY = `
 import { setPlatformCrypto, platformCrypto, withPlatformCrypto } from './src/crypto/platform.ts';
@@ -140,7 +133,7 @@ interface Api {
   scenario(databaseName: string): Promise<{ name: string; ok: boolean; message?: string }[]>;
 }
 
-let server: Server;
+let served: ServedChromium | undefined;
 let browser: Browser;
 let origin: string;
 const pageErrors: string[] = [];
@@ -170,38 +163,13 @@ function call<K extends keyof Api>(
 }
 
 beforeAll(async () => {
-  const bundle = await build({
-    stdin: { contents: ENTRY, resolveDir: fileURLToPath(new URL('../../', import.meta.url)), loader: 'ts' },
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    conditions: ['triturus-source'],
-    write: false,
-    logLevel: 'silent',
-  });
-  const script = bundle.outputFiles[0]!.contents;
-  server = createServer((req, res) => {
-    if (req.url === '/bundle.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-    else if (req.url === '/')
-      res
-        .writeHead(200, { 'content-type': 'text/html' })
-        .end('<!doctype html><script type="module" src="/bundle.js"></script>');
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM.path,
-    ...CHROMIUM_ENV,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-sync'],
-    headless: true,
-  });
+  served = await serveInChromium(ENTRY);
+  browser = served.browser;
+  origin = served.origin;
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
+  await served?.close();
 });
 
 describe('WebCrypto in Chromium (the browser path)', () => {

@@ -5,18 +5,14 @@
  * IndexedDB in headless Chromium (the Device, the store and the scenario bundled with esbuild).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import pg from 'pg';
-import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MemoryDatabase } from '../../src/store/memory.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { type ServedChromium, serveInChromium } from '../support/chromium-page.js';
 import {
   closeScenario,
   newScenarioState,
@@ -82,10 +78,6 @@ describe('Device on PostgreSQL (a bridge: five devices sharing one pg pool)', ()
 // ---------------------------------------------------------------------------------------------
 // IndexedDB in headless Chromium
 
-// The system's Chromium, or the one shipped through npm (test/support/chromium-global-setup.ts).
-const CHROMIUM = inject('chromium');
-const CHROMIUM_ENV =
-  CHROMIUM.libraryPath === undefined ? {} : { env: { ...process.env, LD_LIBRARY_PATH: CHROMIUM.libraryPath } };
 const BROWSER_ENTRY = `
 import { IndexedDbStore } from './src/store/indexeddb.ts';
 import { newScenarioState, scenarioSteps, closeScenario } from './test/device/child/scenario.ts';
@@ -123,39 +115,13 @@ interface Outcome {
 }
 
 describe('Device on IndexedDB (three devices in one database, headless Chromium)', () => {
-  let server: Server;
-  let browser: Browser;
+  let served: ServedChromium | undefined;
   let outcomes: Outcome[] | undefined;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    const bundle = await build({
-      stdin: { contents: BROWSER_ENTRY, resolveDir: fileURLToPath(new URL('../../', import.meta.url)), loader: 'ts' },
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: 'es2022',
-      conditions: ['triturus-source'],
-      write: false,
-      logLevel: 'silent',
-    });
-    const script = bundle.outputFiles[0]!.contents;
-    server = createServer((req, res) => {
-      if (req.url === '/bundle.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-      else if (req.url === '/')
-        res
-          .writeHead(200, { 'content-type': 'text/html' })
-          .end('<!doctype html><script type="module" src="/bundle.js"></script>');
-      else res.writeHead(404).end();
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM.path,
-      ...CHROMIUM_ENV,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-sync'],
-      headless: true,
-    });
+    served = await serveInChromium(BROWSER_ENTRY);
+    const { browser, origin } = served;
     const page = await (await browser.newContext()).newPage();
     page.on('pageerror', (error) => pageErrors.push(error.message));
     await page.goto(`${origin}/`);
@@ -172,8 +138,7 @@ describe('Device on IndexedDB (three devices in one database, headless Chromium)
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await new Promise((resolve) => server?.close(resolve));
+    await served?.close();
   });
 
   for (const step of scenarioSteps) {
