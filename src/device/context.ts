@@ -13,10 +13,7 @@ import type { DmlsAccount } from '../dmls/account.js';
 import { encodeBase64 } from '../encoding/base64.js';
 import { StoreError, TriturusError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
-import type { Curve25519PublicKey, Ed25519PublicKey } from '../keys.js';
-import type { GroupSession, InboundGroupSession, SessionKey } from '../megolm/index.js';
 import { Account } from '../olm/account.js';
-import type { Session } from '../olm/session.js';
 import { acquireLease } from '../store/lease.js';
 import type {
   InboundGroupSessionEntry,
@@ -29,43 +26,15 @@ import type {
   StoreChanges,
   StoredRecord,
 } from '../store/types.js';
-import { ACCOUNT_SCHEMA, type InboundMeta, type OutboundMeta } from './records.js';
+import { Batch, EMPTY_MARK, lastOf } from './batch.js';
+import type { InboundState, OlmState, OutboundState } from './cache-state.js';
+import { ACCOUNT_SCHEMA } from './records.js';
 import type { DeviceInfo, DmlsDeviceOptions, EventResult, RoomSettings } from './types.js';
 
-export interface OlmState {
-  readonly session: Session;
-  lastUsedAt: number;
-}
-
-export interface InboundState {
-  readonly session: InboundGroupSession;
-  readonly meta: InboundMeta;
-  /**
-   * The id it is stored under: the session id for the first copy of a session, and
-   * `<session id>\u001f<sender key>` for a copy that arrived from another device. Anyone holding a
-   * room key can re-send it as their own m.room_key; keeping copies apart by sender means the
-   * first copy to arrive cannot take over the attribution of the real sender's messages.
-   */
-  readonly storeId: string;
-  /** The meta's keys as key objects for results, made once (see room-events-in.ts). */
-  resultKeys?: {
-    readonly senderKey: Curve25519PublicKey | undefined;
-    readonly claimed: Ed25519PublicKey | undefined;
-    readonly chain: readonly Curve25519PublicKey[];
-  };
-}
-
-export interface OutboundState {
-  readonly session: GroupSession;
-  meta: OutboundMeta;
-  /** The room's settings when the state was loaded (updated by `setRoomSettings`): the rotation limits. */
-  settings: RoomSettings;
-  /** `meta.initialKey` decoded once (decoding verifies its signature, ~100 µs). */
-  initialKey?: SessionKey;
-}
+export { Batch, type BatchMark } from './batch.js';
+export type { InboundState, OlmState, OutboundState } from './cache-state.js';
 
 const MAX_CACHED_VALUES = 10_000;
-const EMPTY_MARK: BatchMark = { account: undefined, lengths: [0, 0, 0, 0, 0, 0, 0, 0] };
 
 /** Indices read per store call by `loadReplay` (see `replayCache`), and the most the cache keeps. */
 const REPLAY_WINDOW = 64;
@@ -74,89 +43,6 @@ const MAX_REPLAY_INDEX = 0xffffffff;
 
 function replayKey(sessionId: string, messageIndex: number): string {
   return `${messageIndex} ${sessionId}`;
-}
-
-function lastOf<T>(items: readonly T[], match: (item: T) => boolean): T | undefined {
-  for (let i = items.length - 1; i >= 0; i--) if (match(items[i]!)) return items[i];
-  return undefined;
-}
-
-export interface BatchMark {
-  readonly account: StoredRecord | undefined;
-  readonly lengths: readonly [number, number, number, number, number, number, number, number];
-}
-
-/** The changes one operation collects before its single commit. */
-export class Batch {
-  account: StoredRecord | undefined;
-  readonly olmSessions: OlmSessionEntry[] = [];
-  readonly inboundGroupSessions: InboundGroupSessionEntry[] = [];
-  readonly outboundGroupSessions: OutboundGroupSessionEntry[] = [];
-  readonly removeOutboundGroupSessions: string[] = [];
-  readonly replays: ReplayEntry[] = [];
-  readonly values: { key: string; value: string | null }[] = [];
-  readonly mlsGroups: MlsGroupEntry[] = [];
-  readonly removeMlsGroups: string[] = [];
-
-  /** Where the batch stands, to roll one event's changes back out of a batch of many (see `rollback`). */
-  mark(): BatchMark {
-    return {
-      account: this.account,
-      lengths: [
-        this.olmSessions.length,
-        this.inboundGroupSessions.length,
-        this.outboundGroupSessions.length,
-        this.removeOutboundGroupSessions.length,
-        this.replays.length,
-        this.values.length,
-        this.mlsGroups.length,
-        this.removeMlsGroups.length,
-      ],
-    };
-  }
-
-  /** Drops everything added since `mark` (the caller also drops the caches: see DeviceContext.rollback). */
-  rollback(mark: BatchMark): void {
-    this.account = mark.account;
-    const [olm, inbound, outbound, removed, replays, values, mls, removedMls] = mark.lengths;
-    this.olmSessions.length = olm;
-    this.inboundGroupSessions.length = inbound;
-    this.outboundGroupSessions.length = outbound;
-    this.removeOutboundGroupSessions.length = removed;
-    this.replays.length = replays;
-    this.values.length = values;
-    this.mlsGroups.length = mls;
-    this.removeMlsGroups.length = removedMls;
-  }
-
-  get empty(): boolean {
-    return (
-      this.account === undefined &&
-      this.olmSessions.length === 0 &&
-      this.inboundGroupSessions.length === 0 &&
-      this.outboundGroupSessions.length === 0 &&
-      this.removeOutboundGroupSessions.length === 0 &&
-      this.replays.length === 0 &&
-      this.values.length === 0 &&
-      this.mlsGroups.length === 0 &&
-      this.removeMlsGroups.length === 0
-    );
-  }
-
-  toChanges(): StoreChanges {
-    const changes: { -readonly [K in keyof StoreChanges]: StoreChanges[K] } = {};
-    if (this.account !== undefined) changes.account = this.account;
-    if (this.olmSessions.length > 0) changes.olmSessions = this.olmSessions;
-    if (this.inboundGroupSessions.length > 0) changes.inboundGroupSessions = this.inboundGroupSessions;
-    if (this.outboundGroupSessions.length > 0) changes.outboundGroupSessions = this.outboundGroupSessions;
-    if (this.removeOutboundGroupSessions.length > 0)
-      changes.removeOutboundGroupSessions = this.removeOutboundGroupSessions;
-    if (this.replays.length > 0) changes.replays = this.replays;
-    if (this.values.length > 0) changes.values = this.values;
-    if (this.mlsGroups.length > 0) changes.mlsGroups = this.mlsGroups;
-    if (this.removeMlsGroups.length > 0) changes.removeMlsGroups = this.removeMlsGroups;
-    return changes;
-  }
 }
 
 export interface ContextSettings {
