@@ -1,14 +1,18 @@
 /**
  * The crypto layer's face: the only module the protocol code imports for primitives.
  * It validates lengths at the boundary, delegates to the active backend, raises typed errors,
- * and owns the one injectable random source.
+ * and owns backend selection and the hash/KDF/cipher wrappers. It re-exports the rest, so importers
+ * see one module: the curve keys (curves.ts), the random source (random.ts), the shared state
+ * (active.ts) and the byte helpers (bytes.ts).
  */
 
 import * as defaultBackend from '#crypto-default';
 import { isBytes } from '../encoding/binary.js';
-import { DecryptionError, invalidArgument, KeyError, TriturusError } from '../errors.js';
-import { redactInspect } from '../inspect.js';
-import type { CryptoBackend, KeyCache } from './backend.js';
+import { DecryptionError, invalidArgument } from '../errors.js';
+import { active, setActive } from './active.js';
+import type { CryptoBackend } from './backend.js';
+import { checkLength } from './bytes.js';
+import { Ed25519SecretKey, ed25519Verify, X25519SecretKey } from './curves.js';
 import {
   hkdfSha256 as rawHkdfSha256,
   hkdfSha256Expand as rawHkdfSha256Expand,
@@ -17,12 +21,14 @@ import {
   warmUpSha256,
 } from './sha256.js';
 
+export type { CurveInterceptor, CurveOperation } from './active.js';
+export { setCurveInterceptor } from './active.js';
 export type { CryptoBackend, KeyCache } from './backend.js';
+export { constantTimeEqual, wipe } from './bytes.js';
+export { Ed25519SecretKey, ed25519Verify, smallOrderPointEncodings, X25519SecretKey } from './curves.js';
+export type { RandomSource } from './random.js';
+export { getRandomSource, randomBytes, setRandomSource } from './random.js';
 export { HmacSha256Key, hkdfSha256Extract } from './sha256.js';
-
-// Undefined while the default backend is in use: calls then go to its named exports one by one
-// (`defaultBackend.sha512(...)`), so a bundler keeps only the primitives a program reaches.
-let active: CryptoBackend | undefined;
 
 /** The backend in use: `node` (node:crypto) under Node's export condition, `noble` elsewhere. */
 export function cryptoBackend(): CryptoBackend {
@@ -67,112 +73,13 @@ export function setCryptoBackend(backend: CryptoBackend): void {
   ) {
     throw invalidArgument('expected a crypto backend (nodeBackend or nobleBackend)');
   }
-  active = backend === defaultBackend.default ? undefined : backend;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Randomness
-
-export type RandomSource = (out: Uint8Array) => void;
-
-// getRandomValues costs ~1.8 µs per call whatever the size (Node 20) while 4 KiB cost 2.3 µs, so
-// small requests are served from a pool. Bytes handed out are zeroed in the pool at once.
-const POOL_SIZE = 4096;
-const pool = new Uint8Array(POOL_SIZE);
-let poolOffset = POOL_SIZE;
-
-function fillFromSystem(out: Uint8Array): void {
-  // An engine without WebCrypto (React Native without a polyfill, a bare QuickJS) has no CSPRNG to offer.
-  if (typeof globalThis.crypto?.getRandomValues !== 'function') {
-    throw new TriturusError(
-      'RANDOM_UNAVAILABLE',
-      'no secure random source: globalThis.crypto.getRandomValues is missing (install a polyfill or call setRandomSource)',
-    );
-  }
-  // getRandomValues fills at most 65536 bytes per call (WebCrypto).
-  for (let offset = 0; offset < out.length; offset += 65536) {
-    globalThis.crypto.getRandomValues(
-      out.subarray(offset, Math.min(out.length, offset + 65536)) as Uint8Array<ArrayBuffer>,
-    );
-  }
-}
-
-const systemRandom: RandomSource = (out) => {
-  const n = out.length;
-  if (n > 256) {
-    fillFromSystem(out);
-    return;
-  }
-  if (poolOffset + n > POOL_SIZE) {
-    fillFromSystem(pool);
-    poolOffset = 0;
-  }
-  for (let i = 0; i < n; i++) {
-    out[i] = pool[poolOffset + i]!;
-    pool[poolOffset + i] = 0;
-  }
-  poolOffset += n;
-};
-let random: RandomSource = systemRandom;
-
-/**
- * Replaces the random source. For deterministic tests and fixtures only: a predictable source
- * makes every key predictable. Pass undefined to restore the system's CSPRNG.
- */
-export function setRandomSource(source: RandomSource | undefined): void {
-  if (source !== undefined && typeof source !== 'function') {
-    throw invalidArgument('the random source must be a function (or undefined for the system source)');
-  }
-  random = source ?? systemRandom;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The curve interceptor (src/crypto/platform.ts)
-
-/** The curve operations the platform seam can take over, with their inputs. */
-export type CurveOperation = 'verify' | 'sign' | 'dh' | 'public';
-/**
- * Called instead of the backend for the curve operations while set; `compute` is the backend's own
- * answer. Internal: set by `withPlatformCrypto` around a synchronous call, never across a turn.
- */
-export type CurveInterceptor = (
-  operation: CurveOperation,
-  inputs: Uint8Array[],
-  cache: KeyCache,
-  compute: () => unknown,
-) => unknown;
-let interceptor: CurveInterceptor | undefined;
-
-/** @internal */
-export function setCurveInterceptor(value: CurveInterceptor | undefined): void {
-  interceptor = value;
+  setActive(backend === defaultBackend.default ? undefined : backend);
 }
 
 /** The name of the backend in use, without reaching the default backend's object (which keeps all of it in a bundle). */
 export function cryptoBackendName(): 'node' | 'noble' {
   return active !== undefined ? active.name : defaultBackend.backendName;
 }
-
-function x25519Public(secret: Uint8Array, cache: KeyCache): Uint8Array {
-  if (interceptor !== undefined) {
-    return interceptor('public', [secret], cache, () =>
-      active === undefined ? defaultBackend.x25519PublicKey(secret, cache) : active.x25519PublicKey(secret, cache),
-    ) as Uint8Array;
-  }
-  return active === undefined ? defaultBackend.x25519PublicKey(secret, cache) : active.x25519PublicKey(secret, cache);
-}
-
-/** The random source in use (the system's unless `setRandomSource` replaced it). */
-export function getRandomSource(): RandomSource {
-  return random;
-}
-
-export function randomBytes(length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  random(out);
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Hashes, MACs, KDFs
 
@@ -280,13 +187,6 @@ export function scrypt(
 // ---------------------------------------------------------------------------------------------
 // Ciphers
 
-function checkLength(what: string, bytes: Uint8Array, expected: number): void {
-  if (!isBytes(bytes)) throw invalidArgument(`${what} must be a Uint8Array`);
-  if (bytes.length !== expected) {
-    throw invalidArgument(`${what} must be ${expected} bytes`, { expected, actual: bytes.length });
-  }
-}
-
 export function aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array {
   checkLength('AES-256 key', key, 32);
   checkLength('AES-CBC IV', iv, 16);
@@ -390,331 +290,6 @@ export function chacha20Poly1305Open(
         : active.chacha20Poly1305Open(key, nonce, sealed, aad);
   if (out === undefined) throw new DecryptionError('AEAD_TAG_MISMATCH', 'ChaCha20-Poly1305 authentication failed');
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Comparison and wiping
-
-/** Compares two byte arrays in time that depends only on their lengths. */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
-
-/** Overwrites secrets with zeros. JavaScript cannot promise no copy survives (see SECURITY.md). */
-export function wipe(...arrays: (Uint8Array | undefined)[]): void {
-  for (const a of arrays) a?.fill(0);
-}
-
-function isAllZero(bytes: Uint8Array): boolean {
-  let acc = 0;
-  for (let i = 0; i < bytes.length; i++) acc |= bytes[i]!;
-  return acc === 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// X25519
-
-const REDACTED = '[redacted]';
-
-/**
- * An X25519 secret key. The public key is computed once; the backend's handle for the secret
- * is created on first use and cached, so a key that is only stored (one-time keys in a pickle)
- * costs nothing until it is used.
- */
-export class X25519SecretKey {
-  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
-  static [Symbol.hasInstance](value: unknown): value is X25519SecretKey {
-    return typeof value === 'object' && value !== null && #secret in value;
-  }
-
-  readonly #secret: Uint8Array;
-  #publicKey: Uint8Array | undefined;
-  readonly #cache: KeyCache = {};
-
-  private constructor(secret: Uint8Array, publicKey: Uint8Array | undefined) {
-    this.#secret = secret;
-    this.#publicKey = publicKey;
-  }
-
-  static generate(): X25519SecretKey {
-    const key = new X25519SecretKey(randomBytes(32), undefined);
-    key.#publicKey = x25519Public(key.#secret, key.#cache);
-    return key;
-  }
-
-  /** Takes a copy of the 32 secret bytes and computes the public key. */
-  static fromBytes(secret: Uint8Array): X25519SecretKey {
-    checkLength('X25519 secret key', secret, 32);
-    const key = new X25519SecretKey(secret.slice(), undefined);
-    key.#publicKey = x25519Public(key.#secret, key.#cache);
-    return key;
-  }
-
-  /** Takes copies of a secret and its (trusted, e.g. authenticated-pickle) public key; computes nothing. */
-  static fromParts(secret: Uint8Array, publicKey: Uint8Array): X25519SecretKey {
-    checkLength('X25519 secret key', secret, 32);
-    checkLength('X25519 public key', publicKey, 32);
-    return new X25519SecretKey(secret.slice(), publicKey.slice());
-  }
-
-  get publicKey(): Uint8Array {
-    if (this.#publicKey === undefined) this.#publicKey = x25519Public(this.#secret, this.#cache);
-    return this.#publicKey;
-  }
-
-  /** X25519(secret, theirs), refusing a non-contributory (all-zero) result. */
-  diffieHellman(theirPublic: Uint8Array): Uint8Array {
-    checkLength('X25519 public key', theirPublic, 32);
-    const secret = this.#secret;
-    const cache = this.#cache;
-    const shared =
-      interceptor !== undefined
-        ? (interceptor('dh', [secret, theirPublic], cache, () =>
-            active === undefined
-              ? defaultBackend.x25519(secret, cache, theirPublic)
-              : active.x25519(secret, cache, theirPublic),
-          ) as Uint8Array | undefined)
-        : active === undefined
-          ? defaultBackend.x25519(secret, cache, theirPublic)
-          : active.x25519(secret, cache, theirPublic);
-    if (shared === undefined || isAllZero(shared)) {
-      throw new KeyError(
-        'KEY_NON_CONTRIBUTORY',
-        'X25519 with this public key gives a non-contributory (all-zero) result',
-      );
-    }
-    return shared;
-  }
-
-  /** A copy of the secret bytes (for pickling). */
-  toBytes(): Uint8Array {
-    return this.#secret.slice();
-  }
-
-  wipe(): void {
-    this.#secret.fill(0);
-    this.#cache.handle = undefined;
-  }
-
-  toString(): string {
-    return `X25519SecretKey(${REDACTED})`;
-  }
-  toJSON(): string {
-    return REDACTED;
-  }
-  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: initialising it installs the redacting inspect hook
-  static readonly #redacted: boolean = /* @__PURE__ */ redactInspect(this);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Ed25519
-
-// RFC 8032: the group order L, little-endian.
-const L = Uint8Array.from([
-  0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0,
-  0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-]);
-
-/** True when the little-endian 32-byte scalar is < L (RFC 8032 §5.1.7 requires S < L). */
-function scalarIsCanonical(s: Uint8Array, offset: number): boolean {
-  for (let i = 31; i >= 0; i--) {
-    const a = s[offset + i]!;
-    const b = L[i]!;
-    if (a < b) return true;
-    if (a > b) return false;
-  }
-  return false;
-}
-
-/** True when the encoded y coordinate (sign bit masked) is < p = 2^255 - 19. */
-function pointEncodingIsCanonical(p: Uint8Array, offset: number): boolean {
-  // y >= p only when bytes 1..30 are 0xff, byte 31 (masked) is 0x7f and byte 0 >= 0xed.
-  if ((p[offset + 31]! & 0x7f) !== 0x7f) return true;
-  for (let i = 30; i >= 1; i--) if (p[offset + i] !== 0xff) return true;
-  return p[offset]! < 0xed;
-}
-
-// The eight points of small order on edwards25519, canonically encoded (checked in the tests by
-// multiplying each by 8). Signatures whose key or R is one of them are refused, as
-// ed25519-dalek's verify_strict (which vodozemac uses) refuses them.
-const SMALL_ORDER_POINTS = [
-  '0100000000000000000000000000000000000000000000000000000000000000',
-  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  '0000000000000000000000000000000000000000000000000000000000000000',
-  '0000000000000000000000000000000000000000000000000000000000000080',
-  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
-  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
-  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
-  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
-].map(fromHex);
-
-// x = 0 (y = 1 and y = -1) with the sign bit set: invalid encodings (RFC 8032 §5.1.3) of small-order
-// points that OpenSSL still decodes; without this check a forged signature verified on node:crypto.
-const REFUSED_POINT_ENCODINGS = [
-  ...SMALL_ORDER_POINTS,
-  fromHex('0100000000000000000000000000000000000000000000000000000000000080'),
-  fromHex('ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff'),
-];
-
-// A plain loop (run at import for the tables above: a regular expression here cost milliseconds of a cold start).
-function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >>> 1);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-/** @internal exposed for tests */
-export const smallOrderPointEncodings: readonly Uint8Array[] = SMALL_ORDER_POINTS;
-
-function isSmallOrder(p: Uint8Array, offset: number): boolean {
-  outer: for (const q of REFUSED_POINT_ENCODINGS) {
-    for (let i = 0; i < 32; i++) if (p[offset + i] !== q[i]) continue outer;
-    return true;
-  }
-  return false;
-}
-
-/**
- * Strict Ed25519 verification: RFC 8032 with S < L, canonical encodings of A and R, and neither
- * of small order (CVE-2024-45193 was libolm accepting malleable signatures). Returns a boolean;
- * wrong lengths are also just `false`.
- */
-export function ed25519Verify(
-  publicKey: Uint8Array,
-  message: Uint8Array,
-  signature: Uint8Array,
-  cache: KeyCache = {},
-): boolean {
-  if (publicKey.length !== 32 || signature.length !== 64) return false;
-  if (!scalarIsCanonical(signature, 32)) return false;
-  if (!pointEncodingIsCanonical(publicKey, 0) || !pointEncodingIsCanonical(signature, 0)) return false;
-  if (isSmallOrder(publicKey, 0) || isSmallOrder(signature, 0)) return false;
-  if (interceptor !== undefined) {
-    return interceptor('verify', [publicKey, message, signature], cache, () =>
-      active === undefined
-        ? defaultBackend.ed25519Verify(publicKey, cache, message, signature)
-        : active.ed25519Verify(publicKey, cache, message, signature),
-    ) as boolean;
-  }
-  return active === undefined
-    ? defaultBackend.ed25519Verify(publicKey, cache, message, signature)
-    : active.ed25519Verify(publicKey, cache, message, signature);
-}
-
-/**
- * An Ed25519 signing key, either from a 32-byte seed (RFC 8032) or from libolm's 64-byte
- * expanded form (clamped scalar ‖ prefix), which has no seed; each backend signs both forms.
- */
-export class Ed25519SecretKey {
-  /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
-  static [Symbol.hasInstance](value: unknown): value is Ed25519SecretKey {
-    return typeof value === 'object' && value !== null && #seed in value;
-  }
-
-  readonly #seed: Uint8Array | undefined;
-  readonly #expanded: Uint8Array | undefined;
-  #publicKey: Uint8Array | undefined;
-  readonly #cache: KeyCache = {};
-
-  private constructor(seed: Uint8Array | undefined, expanded: Uint8Array | undefined, publicKey?: Uint8Array) {
-    this.#seed = seed;
-    this.#expanded = expanded;
-    this.#publicKey = publicKey;
-  }
-
-  static generate(): Ed25519SecretKey {
-    return new Ed25519SecretKey(randomBytes(32), undefined);
-  }
-
-  static fromSeed(seed: Uint8Array, publicKey?: Uint8Array): Ed25519SecretKey {
-    checkLength('Ed25519 seed', seed, 32);
-    if (publicKey !== undefined) checkLength('Ed25519 public key', publicKey, 32);
-    return new Ed25519SecretKey(seed.slice(), undefined, publicKey?.slice());
-  }
-
-  /** libolm's 64-byte expanded secret key. The public key is recomputed when not given. */
-  static fromExpanded(expanded: Uint8Array, publicKey?: Uint8Array): Ed25519SecretKey {
-    checkLength('Ed25519 expanded secret key', expanded, 64);
-    if (publicKey !== undefined) checkLength('Ed25519 public key', publicKey, 32);
-    return new Ed25519SecretKey(undefined, expanded.slice(), publicKey?.slice());
-  }
-
-  get publicKey(): Uint8Array {
-    if (this.#publicKey === undefined) {
-      this.#publicKey =
-        this.#seed !== undefined
-          ? active === undefined
-            ? defaultBackend.ed25519PublicKeyFromSeed(this.#seed, this.#cache)
-            : active.ed25519PublicKeyFromSeed(this.#seed, this.#cache)
-          : active === undefined
-            ? defaultBackend.ed25519PublicKeyFromScalar(this.#expanded!.subarray(0, 32))
-            : active.ed25519PublicKeyFromScalar(this.#expanded!.subarray(0, 32));
-    }
-    return this.#publicKey;
-  }
-
-  /** True when the key has a seed (it can be exported in seed-based formats such as dehydration). */
-  get hasSeed(): boolean {
-    return this.#seed !== undefined;
-  }
-
-  sign(message: Uint8Array): Uint8Array {
-    const seed = this.#seed;
-    if (seed !== undefined) {
-      const publicKey = this.publicKey;
-      const cache = this.#cache;
-      if (interceptor !== undefined) {
-        return interceptor('sign', [seed, message], cache, () =>
-          active === undefined
-            ? defaultBackend.ed25519SignWithSeed(seed, publicKey, cache, message)
-            : active.ed25519SignWithSeed(seed, publicKey, cache, message),
-        ) as Uint8Array;
-      }
-      return active === undefined
-        ? defaultBackend.ed25519SignWithSeed(seed, publicKey, cache, message)
-        : active.ed25519SignWithSeed(seed, publicKey, cache, message);
-    }
-    return active === undefined
-      ? defaultBackend.ed25519SignExpanded(this.#expanded!, this.publicKey, this.#cache, message)
-      : active.ed25519SignExpanded(this.#expanded!, this.publicKey, this.#cache, message);
-  }
-
-  /** A copy of the seed, or undefined for a libolm expanded key. */
-  seedBytes(): Uint8Array | undefined {
-    return this.#seed?.slice();
-  }
-
-  /** The 64-byte expanded form (clamped scalar ‖ prefix), as libolm pickles it. */
-  expandedBytes(): Uint8Array {
-    if (this.#expanded !== undefined) return this.#expanded.slice();
-    const h = jsSha512Seed(this.#seed!);
-    h[0]! &= 248;
-    h[31]! &= 127;
-    h[31]! |= 64;
-    return h;
-  }
-
-  wipe(): void {
-    this.#seed?.fill(0);
-    this.#expanded?.fill(0);
-    this.#cache.handle = undefined;
-  }
-
-  toString(): string {
-    return `Ed25519SecretKey(${REDACTED})`;
-  }
-  toJSON(): string {
-    return REDACTED;
-  }
-  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: initialising it installs the redacting inspect hook
-  static readonly #redacted: boolean = /* @__PURE__ */ redactInspect(this);
-}
-
-function jsSha512Seed(seed: Uint8Array): Uint8Array {
-  return active === undefined ? defaultBackend.sha512(seed) : active.sha512(seed);
 }
 
 /**

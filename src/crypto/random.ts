@@ -1,0 +1,69 @@
+/**
+ * The crypto layer's one injectable random source: the system CSPRNG (pooled for small requests)
+ * unless `setRandomSource` replaced it, and `randomBytes` on top of it.
+ */
+
+import { invalidArgument, TriturusError } from '../errors.js';
+
+export type RandomSource = (out: Uint8Array) => void;
+
+// getRandomValues costs ~1.8 µs per call whatever the size (Node 20) while 4 KiB cost 2.3 µs, so
+// small requests are served from a pool. Bytes handed out are zeroed in the pool at once.
+const POOL_SIZE = 4096;
+const pool = new Uint8Array(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+
+function fillFromSystem(out: Uint8Array): void {
+  // An engine without WebCrypto (React Native without a polyfill, a bare QuickJS) has no CSPRNG to offer.
+  if (typeof globalThis.crypto?.getRandomValues !== 'function') {
+    throw new TriturusError(
+      'RANDOM_UNAVAILABLE',
+      'no secure random source: globalThis.crypto.getRandomValues is missing (install a polyfill or call setRandomSource)',
+    );
+  }
+  // getRandomValues fills at most 65536 bytes per call (WebCrypto).
+  for (let offset = 0; offset < out.length; offset += 65536) {
+    globalThis.crypto.getRandomValues(
+      out.subarray(offset, Math.min(out.length, offset + 65536)) as Uint8Array<ArrayBuffer>,
+    );
+  }
+}
+
+const systemRandom: RandomSource = (out) => {
+  const n = out.length;
+  if (n > 256) {
+    fillFromSystem(out);
+    return;
+  }
+  if (poolOffset + n > POOL_SIZE) {
+    fillFromSystem(pool);
+    poolOffset = 0;
+  }
+  for (let i = 0; i < n; i++) {
+    out[i] = pool[poolOffset + i]!;
+    pool[poolOffset + i] = 0;
+  }
+  poolOffset += n;
+};
+let random: RandomSource = systemRandom;
+
+/**
+ * Replaces the random source. For deterministic tests and fixtures only: a predictable source
+ * makes every key predictable. Pass undefined to restore the system's CSPRNG.
+ */
+export function setRandomSource(source: RandomSource | undefined): void {
+  if (source !== undefined && typeof source !== 'function') {
+    throw invalidArgument('the random source must be a function (or undefined for the system source)');
+  }
+  random = source ?? systemRandom;
+}
+/** The random source in use (the system's unless `setRandomSource` replaced it). */
+export function getRandomSource(): RandomSource {
+  return random;
+}
+
+export function randomBytes(length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  random(out);
+  return out;
+}
