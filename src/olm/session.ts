@@ -18,92 +18,50 @@
  * MAC that can be checked once the key is gone, so both only classify what the header claims.
  */
 
-import { aes256CbcDecrypt, aes256CbcEncrypt, constantTimeEqual, sha256, X25519SecretKey } from '../crypto/index.js';
-import { hmacSha256Key32Into } from '../crypto/sha256.js';
+import { aes256CbcEncrypt, sha256, X25519SecretKey } from '../crypto/index.js';
 import { encodeBase64 } from '../encoding/base64.js';
-import { ByteReader, ByteWriter, isBytes } from '../encoding/binary.js';
+import { ByteReader, isBytes } from '../encoding/binary.js';
 import { withUtf8 } from '../encoding/json.js';
 import { TextDecoder } from '../encoding/text.js';
-import { DecodeError, DecryptionError, invalidArgument, PickleError, SessionError } from '../errors.js';
+import { DecodeError, DecryptionError, invalidArgument, SessionError } from '../errors.js';
 import { redactInspect } from '../inspect.js';
 import { Curve25519PublicKey, curve25519Bytes } from '../keys.js';
 import { openPickle, PickleKind, parsePickleBody, sealPickle } from '../pickle.js';
-import { SessionConfig } from './config.js';
-import { type IndexRanges, inRanges, MAX_INDEX_RANGES, NO_RANGES, rangesAreValid, withRange } from './index-ranges.js';
+import type { SessionConfig } from './config.js';
+import { inRanges, NO_RANGES, withRange } from './index-ranges.js';
 import { Message, type OlmMessage, PreKeyMessage } from './messages.js';
 import { advanceRoot, deriveMessageKeys, stepChain } from './ratchet.js';
+import { deserializeSession, serializeSession } from './session-pickle.js';
+import {
+  bytesEqual,
+  computeMac,
+  type DroppedChain,
+  MAX_DROPPED_CHAINS,
+  MAX_MESSAGE_GAP,
+  MAX_RECEIVER_CHAINS,
+  MAX_SKIPPED_KEYS_PER_CHAIN,
+  openWithKey,
+  type ReceiverChain,
+  type SenderChain,
+  type SessionInit,
+  type SessionKeys,
+  type SkippedKey,
+  trimSkipped,
+  wipeReceiver,
+} from './session-state.js';
 
-/** Limits from PROTOCOL-NOTES / vodozemac: defend against a peer that makes us compute or store a lot. */
-export const MAX_MESSAGE_GAP = 2000;
-export const MAX_SKIPPED_KEYS_PER_CHAIN = 40;
-export const MAX_RECEIVER_CHAINS = 5;
-/** How many dropped receiving chains a session remembers (ratchet key, position, keys given up). */
-export const MAX_DROPPED_CHAINS = 8;
-/** How many ranges of given-up indices a chain's record keeps (see index-ranges.ts). */
-export const MAX_LOST_RANGES_PER_CHAIN: number = MAX_INDEX_RANGES;
+export {
+  MAX_DROPPED_CHAINS,
+  MAX_LOST_RANGES_PER_CHAIN,
+  MAX_MESSAGE_GAP,
+  MAX_RECEIVER_CHAINS,
+  MAX_SKIPPED_KEYS_PER_CHAIN,
+  type SessionInit,
+  type SessionKeys,
+  type SkippedKey,
+} from './session-state.js';
 
-/** 1: before the records of given-up keys (still read); 2: with them. */
-const PICKLE_SCHEMA = 2;
-const PICKLE_SCHEMA_WITHOUT_HISTORY = 1;
 const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
-
-interface SenderChain {
-  readonly ratchetKey: X25519SecretKey;
-  /** The public half as a key object, made once per chain rather than once per message. */
-  publicKey?: Curve25519PublicKey;
-  readonly chainKey: Uint8Array;
-  index: number;
-}
-
-export interface SkippedKey {
-  readonly index: number;
-  readonly messageKey: Uint8Array;
-}
-
-interface ReceiverChain {
-  readonly ratchetKey: Uint8Array;
-  chainKey: Uint8Array;
-  index: number;
-  skipped: SkippedKey[];
-  /** Indices below `index` whose keys were given up without the message being decrypted. */
-  lost: IndexRanges;
-}
-
-/** What is left of a receiving chain once dropped: public data only. */
-interface DroppedChain {
-  readonly ratchetKey: Uint8Array;
-  /** The chain's position when dropped: no message from here on was decrypted. */
-  readonly nextIndex: number;
-  /** Indices below `nextIndex` not decrypted (given up, or still held as skipped keys when dropped). */
-  readonly lost: IndexRanges;
-}
-
-/** The three public keys that identify a session: Alice's identity and base key, Bob's one-time key. */
-export interface SessionKeys {
-  readonly identityKey: Curve25519PublicKey;
-  readonly baseKey: Curve25519PublicKey;
-  readonly oneTimeKey: Curve25519PublicKey;
-}
-
-/** @internal The state a new session starts from. */
-export interface SessionInit {
-  readonly config: SessionConfig;
-  readonly sessionKeys: SessionKeys;
-  readonly rootKey: Uint8Array;
-  readonly sender?: { ratchetKey: X25519SecretKey; chainKey: Uint8Array; index: number };
-  readonly receiver?: { ratchetKey: Uint8Array; chainKey: Uint8Array; index: number };
-  readonly receivedMessage: boolean;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function computeMac(macKey: Uint8Array, payload: Uint8Array, out: Uint8Array): void {
-  hmacSha256Key32Into(macKey, 0, payload, payload.length, out, 0, out.length);
-}
 
 export class Session {
   /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
@@ -422,84 +380,19 @@ export class Session {
   }
 
   #serialize(): Uint8Array {
-    let size = 1 + 1 + 1 + 32 * 4 + 1 + 100 + 1 + 1;
-    for (const r of this.#receivers) size += 32 * 2 + 6 + r.skipped.length * 36 + r.lost.length * 4;
-    for (const d of this.#dropped) size += 32 + 5 + d.lost.length * 4;
-    const w = new ByteWriter(size);
-    const k = this.#sessionKeys;
-    w.u8(PICKLE_SCHEMA).u8(this.#config.version).bool(this.#receivedMessage);
-    w.raw(curve25519Bytes(k.identityKey)).raw(curve25519Bytes(k.baseKey)).raw(curve25519Bytes(k.oneTimeKey));
-    w.raw(this.#rootKey);
-    const sender = this.#sender;
-    w.bool(sender !== undefined);
-    if (sender !== undefined) {
-      const secret = sender.ratchetKey.toBytes();
-      w.raw(secret).raw(sender.ratchetKey.publicKey).raw(sender.chainKey).u32(sender.index);
-      secret.fill(0);
-    }
-    w.u8(this.#receivers.length);
-    for (const r of this.#receivers) {
-      w.raw(r.ratchetKey).raw(r.chainKey).u32(r.index).u8(r.skipped.length);
-      for (const s of r.skipped) w.u32(s.index).raw(s.messageKey);
-      writeRanges(w, r.lost);
-    }
-    w.u8(this.#dropped.length);
-    for (const d of this.#dropped) {
-      w.raw(d.ratchetKey).u32(d.nextIndex);
-      writeRanges(w, d.lost);
-    }
-    return w.finish();
+    return serializeSession({
+      config: this.#config,
+      sessionKeys: this.#sessionKeys,
+      rootKey: this.#rootKey,
+      receivedMessage: this.#receivedMessage,
+      sender: this.#sender,
+      receivers: this.#receivers,
+      dropped: this.#dropped,
+    });
   }
 
   static #deserialize(r: ByteReader): Session {
-    const schema = r.u8();
-    if (schema !== PICKLE_SCHEMA && schema !== PICKLE_SCHEMA_WITHOUT_HISTORY) {
-      throw new PickleError('PICKLE_UNSUPPORTED_VERSION', 'unknown Olm session pickle schema', { actual: schema });
-    }
-    const config = SessionConfig.fromVersion(r.u8());
-    const receivedMessage = r.bool();
-    const sessionKeys: SessionKeys = {
-      identityKey: Curve25519PublicKey.fromBytes(r.raw(32)),
-      baseKey: Curve25519PublicKey.fromBytes(r.raw(32)),
-      oneTimeKey: Curve25519PublicKey.fromBytes(r.raw(32)),
-    };
-    const rootKey = r.raw(32);
-    let sender: SenderChain | undefined;
-    if (r.bool()) {
-      const secret = r.raw(32);
-      const ratchetKey = X25519SecretKey.fromParts(secret, r.raw(32));
-      secret.fill(0);
-      sender = { ratchetKey, chainKey: r.raw(32), index: r.u32() };
-    }
-    const receiverCount = r.u8();
-    if (receiverCount > MAX_RECEIVER_CHAINS) throw new PickleError('PICKLE_INVALID', 'too many receiver chains');
-    const receivers: ReceiverChain[] = [];
-    for (let i = 0; i < receiverCount; i++) {
-      const chain: ReceiverChain = {
-        ratchetKey: r.raw(32),
-        chainKey: r.raw(32),
-        index: r.u32(),
-        skipped: [],
-        lost: NO_RANGES,
-      };
-      const skippedCount = r.u8();
-      if (skippedCount > MAX_SKIPPED_KEYS_PER_CHAIN) throw new PickleError('PICKLE_INVALID', 'too many skipped keys');
-      for (let j = 0; j < skippedCount; j++) chain.skipped.push({ index: r.u32(), messageKey: r.raw(32) });
-      // Schema 1 kept no record of given-up keys: this chain's history is unknown (see the file comment).
-      if (schema !== PICKLE_SCHEMA_WITHOUT_HISTORY) chain.lost = readRanges(r, chain.index);
-      receivers.push(chain);
-    }
-    const dropped: DroppedChain[] = [];
-    if (schema !== PICKLE_SCHEMA_WITHOUT_HISTORY) {
-      const droppedCount = r.u8();
-      if (droppedCount > MAX_DROPPED_CHAINS) throw new PickleError('PICKLE_INVALID', 'too many dropped chains');
-      for (let i = 0; i < droppedCount; i++) {
-        const ratchetKey = r.raw(32);
-        const nextIndex = r.u32();
-        dropped.push({ ratchetKey, nextIndex, lost: readRanges(r, nextIndex) });
-      }
-    }
-    r.end();
+    const { config, sessionKeys, rootKey, receivedMessage, sender, receivers, dropped } = deserializeSession(r);
     const session = new Session({ config, sessionKeys, rootKey, receivedMessage });
     session.#sender = sender;
     session.#receivers = receivers;
@@ -577,52 +470,5 @@ export class Session {
   }
   static {
     redactInspect(Session);
-  }
-}
-
-/** Evicts the oldest skipped keys beyond the window, recording their indices as given up. */
-function trimSkipped(chain: ReceiverChain): void {
-  while (chain.skipped.length > MAX_SKIPPED_KEYS_PER_CHAIN) {
-    const evicted = chain.skipped.shift()!;
-    evicted.messageKey.fill(0);
-    chain.lost = withRange(chain.lost, evicted.index, evicted.index + 1);
-  }
-}
-
-function writeRanges(w: ByteWriter, ranges: IndexRanges): void {
-  w.u8(ranges.length / 2);
-  for (const n of ranges) w.u32(n);
-}
-
-/** Ranges from a pickle, checked: sorted, disjoint, non-touching, bounded, all below `limit`. */
-function readRanges(r: ByteReader, limit: number): IndexRanges {
-  const count = r.u8();
-  if (count > MAX_INDEX_RANGES) throw new PickleError('PICKLE_INVALID', 'too many index ranges');
-  const ranges: number[] = [];
-  for (let i = 0; i < 2 * count; i++) ranges.push(r.u32());
-  if (!rangesAreValid(ranges, limit)) throw new PickleError('PICKLE_INVALID', 'malformed index ranges');
-  return ranges;
-}
-
-function wipeReceiver(chain: ReceiverChain): void {
-  chain.chainKey.fill(0);
-  for (const s of chain.skipped) s.messageKey.fill(0);
-  chain.skipped = [];
-}
-
-/** Verifies the MAC (before any decryption), then decrypts. Throws without side effects. */
-function openWithKey(message: Message, messageKey: Uint8Array, macLength: number): Uint8Array {
-  const keys = deriveMessageKeys(messageKey);
-  try {
-    const encoded = message.encoded;
-    const payload = encoded.subarray(0, encoded.length - macLength);
-    const expected = new Uint8Array(macLength);
-    computeMac(keys.macKey, payload, expected);
-    if (!constantTimeEqual(expected, encoded.subarray(encoded.length - macLength))) {
-      throw new DecryptionError('MAC_MISMATCH', 'the Olm message MAC does not verify');
-    }
-    return aes256CbcDecrypt(keys.aesKey, keys.iv, message.ciphertextView);
-  } finally {
-    keys.all.fill(0);
   }
 }
