@@ -172,7 +172,7 @@ export function accountFromLibolmPickle(pickle: string, key: LibolmPickleKey): A
 // ---------------------------------------------------------------------------------------------
 // Export
 
-// The account's state is read back from triturus's own pickle body (src/olm/account.ts, schema 1),
+// The account's state is read back from triturus's own pickle body (src/olm/account-pickle.ts, schema 1),
 // as Account has no accessor for its secrets. Any other schema is refused rather than guessed.
 const TRITURUS_ACCOUNT_SCHEMA = 1;
 
