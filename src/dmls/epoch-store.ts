@@ -22,16 +22,13 @@
 
 import type { SecretTree } from 'ts-mls';
 import {
-  type AuthenticationService,
   type CiphersuiteImpl,
   type ClientConfig,
   type ClientState,
   type Credential,
-  type CryptoProvider,
   createApplicationMessage,
   createCommit,
   createGroup,
-  decodeMlsMessage,
   defaultCapabilities,
   defaultLifetime,
   encodeMlsMessage,
@@ -50,254 +47,57 @@ import {
   type RatchetTree,
   type Welcome,
 } from 'ts-mls';
-import { defaultClientConfig } from 'ts-mls/clientConfig.js';
 import { decodeGroupStateWithoutTree, encodeGroupStateWithoutTree } from 'ts-mls/clientState.js';
 import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { decodeRatchetTree, encodeRatchetTree } from 'ts-mls/ratchetTree.js';
-import { allSecretTreeValues } from 'ts-mls/secretTree.js';
 import { randomBytes } from '../crypto/index.js';
 import { decodeBase64, encodeBase64 } from '../encoding/base64.js';
-import { ByteReader, ByteWriter } from '../encoding/binary.js';
-import { DmlsError, TriturusError } from '../errors.js';
+import { DmlsError } from '../errors.js';
+import { decodePending, decodeSecretChunk, encodePending, encodeSecretChunk, safeDecode } from './epoch-codec.js';
+import {
+  CHUNK,
+  CORE_VERSION,
+  clientConfigFor,
+  copyMeta,
+  corrupt,
+  creatorOf,
+  DEFAULT_DELETION_POLICY,
+  type DeletionPolicy,
+  DMLS_EPOCH_LABEL,
+  type EngineOptions,
+  type EpochInfo,
+  FORGOTTEN_LIMIT,
+  hex,
+  identityOfLeaf,
+  type LeafMember,
+  META_VERSION,
+  memberKeys,
+  mlsFailure,
+  type NodeMeta,
+  Operation,
+  type PendingCommit,
+  type PendingState,
+  parseMeta,
+  type RoomMeta,
+  type StateParts,
+  secretArrays,
+} from './epoch-model.js';
 import { type EpochSummary, type ForkChoicePolicy, netsplitForkChoice } from './fork-choice.js';
 import { decodeDmlsIdentity } from './identity.js';
 import { type DmlsSuiteName, isDmlsSuite, mlsCryptoProvider } from './provider.js';
 import { epochKey, type PendingRecords, type RecordTransaction, roomMetaKey, roomPendingKey } from './records.js';
 
-/** The MLS exporter label of the `dmls_epoch` stand-in (docs/dmls.md): MLS-Exporter("dmls_epoch", "", 32). */
-export const DMLS_EPOCH_LABEL = 'dmls_epoch';
-
-// Secret-tree nodes per record: a message rewrites one chunk (16 nodes encode in ~25 µs, 64 in ~150 µs).
-const CHUNK = 16;
-const META_VERSION = 1;
-const CORE_VERSION = 1;
-/** How many pruned epoch ids a room remembers, to answer DMLS_EPOCH_DELETED rather than UNKNOWN. */
-const FORGOTTEN_LIMIT = 64;
-
-export interface DeletionPolicy {
-  /** Live (not deleted) epochs kept per room beyond the unresolved tips; the oldest go first. */
-  readonly maxEpochs: number;
-  /** An epoch superseded (given a child) longer ago than this is deleted (ms). */
-  readonly maxAgeMs: number;
-}
-
-export const DEFAULT_DELETION_POLICY: DeletionPolicy = { maxEpochs: 8, maxAgeMs: 7 * 24 * 3600 * 1000 };
-
-export interface EngineOptions {
-  readonly authService: AuthenticationService;
-  readonly provider?: CryptoProvider;
-  readonly forkChoice?: ForkChoicePolicy;
-  readonly deletion?: DeletionPolicy;
-  /** External PSKs by base64 id (RFC 9420 §8.4), for groups that use them. */
-  readonly externalPsks?: Readonly<Record<string, Uint8Array>>;
-  readonly now?: () => number;
-}
-
-/** Metadata of one epoch (persisted in the room meta record). */
-interface NodeMeta {
-  serial: number;
-  id: string;
-  parent: number | null;
-  epoch: number;
-  creator: [string, string];
-  tag: string;
-  dmlsEpoch: string;
-  createdAt: number;
-  supersededAt: number | null;
-  deleted: boolean;
-  resolved: boolean;
-  member: boolean;
-  chunks: number;
-  /** The epoch's resumption PSK (RFC 9420 §8.6), base64, for later resumption PSK proposals; '' once deleted. */
-  resumptionPsk: string;
-}
-
-interface RoomMeta {
-  v: number;
-  suite: DmlsSuiteName;
-  groupId: string;
-  nextSerial: number;
-  nodes: NodeMeta[];
-  forgotten: string[];
-  /** Epoch ids a resolving commit listed before this device saw them: resolved on arrival. */
-  resolvedAhead: string[];
-}
-
-/** Public view of an epoch. */
-export interface EpochInfo extends EpochSummary {
-  /** draft-kohbrok's epoch id stand-in: MLS-Exporter("dmls_epoch", "", 32). */
-  readonly dmlsEpoch: Uint8Array;
-  readonly parentId: string | undefined;
-  readonly deleted: boolean;
-  readonly resolved: boolean;
-  /** Whether this device is a member in this epoch (false once removed on this branch). */
-  readonly member: boolean;
-}
-
-export interface LeafMember {
-  readonly leafIndex: number;
-  readonly identity: Uint8Array;
-  readonly signatureKey: Uint8Array;
-}
-
-export interface PendingCommit {
-  readonly parentId: string;
-  readonly commit: Uint8Array;
-  readonly welcome: Uint8Array | undefined;
-  readonly resolves: readonly string[];
-}
-
-interface PendingState extends PendingCommit {
-  readonly parentSerial: number;
-  readonly state: ClientState;
-  /** The new state's records, encoded once at creation and reused when confirmed. */
-  readonly parts: StateParts;
-  readonly consumed: Uint8Array[];
-}
-
-interface StateParts {
-  readonly tree: Uint8Array;
-  readonly core: Uint8Array;
-  readonly chunks: readonly Uint8Array[];
-}
-
-function hex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
-}
-
-function identityOfLeaf(tree: RatchetTree, leafIndex: number): Uint8Array | undefined {
-  const node = tree[leafIndex * 2];
-  if (node?.nodeType !== 'leaf') return undefined;
-  const c = node.leaf.credential;
-  return c.credentialType === 'basic' ? c.identity : undefined;
-}
-
-function creatorOf(identity: Uint8Array | undefined): [string, string] {
-  if (identity === undefined) return ['', ''];
-  const id = decodeDmlsIdentity(identity);
-  return id === undefined ? ['', hex(identity)] : [id.userId, id.deviceId];
-}
-
-/** Identity keys (hex of the credential identity) of the members of a state. */
-function memberKeys(state: ClientState): Set<string> {
-  const out = new Set<string>();
-  for (let i = 0; i < state.ratchetTree.length; i += 2) {
-    const node = state.ratchetTree[i];
-    if (node?.nodeType === 'leaf' && node.leaf.credential.credentialType === 'basic') {
-      out.add(hex(node.leaf.credential.identity));
-    }
-  }
-  return out;
-}
-
-function secretArrays(state: ClientState): Uint8Array[] {
-  const ks = state.keySchedule;
-  const out = [
-    ks.senderDataSecret,
-    ks.exporterSecret,
-    ks.externalSecret,
-    ks.confirmationKey,
-    ks.membershipKey,
-    ks.resumptionPsk,
-    ks.epochAuthenticator,
-    ks.initSecret,
-    ...allSecretTreeValues(state.secretTree),
-  ];
-  for (const k of Object.values(state.privatePath.privateKeys)) out.push(k);
-  return out.filter((a) => a !== undefined);
-}
-
-/** Maps any failure inside ts-mls to a typed error; our own typed errors pass through. */
-function mlsFailure(code: 'DMLS_REJECTED' | 'DMLS_DECRYPT_FAILED' | 'DMLS_INVALID', what: string, cause: unknown) {
-  if (cause instanceof TriturusError && cause.code !== 'AEAD_TAG_MISMATCH' && cause.code !== 'INVALID_ARGUMENT') {
-    return cause;
-  }
-  return new DmlsError(code, what, {}, { cause });
-}
-
-export function decodeMlsBytes(bytes: Uint8Array): MLSMessage {
-  let decoded: [MLSMessage, number] | undefined;
-  try {
-    decoded = decodeMlsMessage(bytes, 0);
-  } catch (cause) {
-    throw new DmlsError('DMLS_INVALID', 'the MLS message does not decode', {}, { cause });
-  }
-  if (decoded === undefined || decoded[1] !== bytes.length) {
-    throw new DmlsError('DMLS_INVALID', 'the MLS message does not decode');
-  }
-  return decoded[0];
-}
-
-export function clientConfigFor(authService: AuthenticationService): ClientConfig {
-  return {
-    ...defaultClientConfig,
-    authService,
-    // Past epochs are this store's business, by epoch id: ts-mls's by-number history is switched off.
-    keyRetentionConfig: { ...defaultClientConfig.keyRetentionConfig, retainKeysForEpochs: 0 },
-  };
-}
-
-function corrupt(what: string, cause?: unknown): DmlsError {
-  return new DmlsError('DMLS_RECORD_CORRUPT', what, {}, cause === undefined ? {} : { cause });
-}
-
-function parseMeta(text: string): RoomMeta {
-  let meta: RoomMeta;
-  try {
-    meta = JSON.parse(text) as RoomMeta;
-  } catch (cause) {
-    throw corrupt('the DMLS room record is not JSON', cause);
-  }
-  if (
-    meta === null ||
-    typeof meta !== 'object' ||
-    meta.v !== META_VERSION ||
-    !isDmlsSuite(meta.suite) ||
-    !Array.isArray(meta.nodes) ||
-    !Array.isArray(meta.forgotten) ||
-    (meta.resolvedAhead !== undefined && !Array.isArray(meta.resolvedAhead)) ||
-    !Number.isSafeInteger(meta.nextSerial)
-  ) {
-    throw corrupt('the DMLS room record is malformed');
-  }
-  meta.resolvedAhead ??= [];
-  return meta;
-}
-
-function copyMeta(meta: RoomMeta): RoomMeta {
-  return {
-    ...meta,
-    nodes: meta.nodes.map((n) => ({ ...n, creator: [n.creator[0], n.creator[1]] })),
-    forgotten: [...meta.forgotten],
-    resolvedAhead: [...meta.resolvedAhead],
-  };
-}
-
-/** One operation's view: copies of the metadata, state changes, wipes to do once it succeeded. */
-class Operation {
-  readonly tx: RecordTransaction;
-  readonly meta: RoomMeta;
-  readonly states = new Map<number, ClientState | null>();
-  readonly kept = new Map<number, Uint8Array[]>();
-  /** Secrets to zero once the operation succeeded, unless a kept state still shares them. */
-  readonly wipeAfter: Uint8Array[] = [];
-  /**
-   * Secrets no kept state can share (message keys an application message or proposal used up in
-   * its own epoch: ts-mls returns them as consumed and the new state no longer holds them).
-   */
-  readonly wipeNow: Uint8Array[] = [];
-  pending: PendingState | null | undefined = undefined;
-  messageOnly = false;
-  constructor(tx: RecordTransaction, meta: RoomMeta) {
-    this.tx = tx;
-    this.meta = meta;
-  }
-  node(serial: number): NodeMeta | undefined {
-    return this.meta.nodes.find((n) => n.serial === serial);
-  }
-}
+export {
+  clientConfigFor,
+  DEFAULT_DELETION_POLICY,
+  type DeletionPolicy,
+  DMLS_EPOCH_LABEL,
+  decodeMlsBytes,
+  type EngineOptions,
+  type EpochInfo,
+  type LeafMember,
+  type PendingCommit,
+} from './epoch-model.js';
 
 export class EpochStore {
   readonly roomId: string;
@@ -1429,125 +1229,5 @@ export class EpochStore {
   /** Drops every in-memory state (they are reloaded from the records on use). */
   evict(): void {
     this.#states.clear();
-  }
-}
-
-function safeDecode<T>(decode: () => [T, number] | undefined, length: number): T {
-  let out: [T, number] | undefined;
-  try {
-    out = decode();
-  } catch (cause) {
-    throw corrupt('a DMLS record does not decode', cause);
-  }
-  if (out === undefined || out[1] !== length) throw corrupt('a DMLS record does not decode');
-  return out[0];
-}
-
-// The pending-commit record: version ‖ parent serial ‖ parent id ‖ commit ‖ welcome? ‖ resolves ‖
-// the new state's parts (ratchet tree ‖ core ‖ secret-tree chunks), reused as they are on confirmation.
-const PENDING_VERSION = 2;
-
-function encodePending(p: PendingState): Uint8Array {
-  let size = 64 + p.commit.length + (p.welcome?.length ?? 0) + p.parts.tree.length + p.parts.core.length;
-  for (const c of p.parts.chunks) size += c.length + 4;
-  const w = new ByteWriter(size);
-  w.u8(PENDING_VERSION).u32(p.parentSerial).string(p.parentId).bytes(p.commit);
-  w.bool(p.welcome !== undefined);
-  if (p.welcome !== undefined) w.bytes(p.welcome);
-  w.u32(p.resolves.length);
-  for (const r of p.resolves) w.string(r);
-  w.bytes(p.parts.tree).bytes(p.parts.core).u32(p.parts.chunks.length);
-  for (const c of p.parts.chunks) w.bytes(c);
-  return w.finish();
-}
-
-function decodePending(bytes: Uint8Array, config: ClientConfig): PendingState {
-  try {
-    const r = new ByteReader(bytes);
-    if (r.u8() !== PENDING_VERSION) throw corrupt('unknown pending-commit record version');
-    const parentSerial = r.u32();
-    const parentId = r.string();
-    const commit = r.bytes();
-    const welcome = r.bool() ? r.bytes() : undefined;
-    const n = r.count(1024);
-    const resolves: string[] = [];
-    for (let i = 0; i < n; i++) resolves.push(r.string());
-    const treeBytes = r.bytes();
-    const core = r.bytes();
-    const chunkCount = r.count(1 << 20);
-    const chunks: Uint8Array[] = [];
-    for (let i = 0; i < chunkCount; i++) chunks.push(r.bytes());
-    r.end();
-    // The state is decoded from copies (see #loadState); the parts stay as they are for confirmation.
-    const treeCopy = treeBytes.slice();
-    const tree = safeDecode(() => decodeRatchetTree(treeCopy, 0), treeCopy.length);
-    if (core[0] !== CORE_VERSION) throw corrupt('unknown state record version');
-    const body = core.slice(1);
-    const state = safeDecode(() => decodeGroupStateWithoutTree(tree)(body, 0), body.length);
-    const secretTree = chunks.flatMap(decodeSecretChunk);
-    return {
-      parentSerial,
-      parentId,
-      commit,
-      welcome,
-      resolves,
-      state: { ...state, secretTree, clientConfig: config },
-      parts: { tree: treeBytes, core, chunks },
-      consumed: [],
-    };
-  } catch (cause) {
-    if (cause instanceof DmlsError) throw cause;
-    throw corrupt('the pending-commit record is malformed', cause);
-  }
-}
-
-// Secret-tree chunk records: version ‖ node count ‖ per node, for the handshake then the application
-// ratchet: generation ‖ secret ‖ count ‖ (generation ‖ secret)* of the retained unused generations.
-// (A hand-written codec: ts-mls's generic one costs ~25 µs for 16 nodes, on every message.)
-const CHUNK_VERSION = 1;
-
-function encodeSecretChunk(tree: SecretTree, from: number, to: number): Uint8Array {
-  const w = new ByteWriter(8 + (to - from) * 96);
-  w.u8(CHUNK_VERSION).u32(to - from);
-  for (let i = from; i < to; i++) {
-    const node = tree[i]!;
-    for (const g of [node.handshake, node.application]) {
-      w.u32(g.generation).bytes(g.secret);
-      const unused = Object.entries(g.unusedGenerations);
-      w.u32(unused.length);
-      for (const [gen, secret] of unused) w.u32(Number(gen)).bytes(secret);
-    }
-  }
-  return w.finish();
-}
-
-/** Decodes a chunk into fresh arrays (never views of the record). */
-function decodeSecretChunk(bytes: Uint8Array): SecretTree {
-  try {
-    const r = new ByteReader(bytes);
-    if (r.u8() !== CHUNK_VERSION) throw corrupt('unknown secret-tree record version');
-    const count = r.count(CHUNK);
-    const out: SecretTree = [];
-    for (let i = 0; i < count; i++) {
-      const ratchet = () => {
-        const generation = r.u32();
-        const secret = r.bytes();
-        const unusedGenerations: Record<number, Uint8Array> = {};
-        const n = r.count(1 << 16);
-        for (let k = 0; k < n; k++) {
-          const gen = r.u32();
-          unusedGenerations[gen] = r.bytes();
-        }
-        return { generation, secret, unusedGenerations };
-      };
-      const handshake = ratchet();
-      const application = ratchet();
-      out.push({ handshake, application });
-    }
-    r.end();
-    return out;
-  } catch (cause) {
-    if (cause instanceof DmlsError) throw cause;
-    throw corrupt('a secret-tree record is malformed', cause);
   }
 }
