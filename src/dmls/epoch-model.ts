@@ -1,3 +1,7 @@
+/**
+ * The epoch store's model: the per-room epoch tree records (room meta, node meta), the public epoch
+ * types and deletion policy, the one-operation view (Operation), and small MLS helpers around them.
+ */
 import {
   type AuthenticationService,
   type ClientConfig,

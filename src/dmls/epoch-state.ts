@@ -1,3 +1,8 @@
+/**
+ * Persistence of one epoch's group state within an operation (epoch-store.ts): encoding it into parts
+ * (ratchet tree, core, secret-tree chunks), writing only what changed, removing it, and reading the
+ * set of members it still awaits.
+ */
 import type { ClientState } from 'ts-mls';
 import { encodeGroupStateWithoutTree } from 'ts-mls/clientState.js';
 import { encodeRatchetTree } from 'ts-mls/ratchetTree.js';

@@ -1,3 +1,7 @@
+/**
+ * Epoch-tree queries of the epoch store over the room meta: children, live tips, lookup by id,
+ * the public EpochInfo view, leaf lookup and message-frame checks. Pure functions, no store state.
+ */
 import type { ClientState } from 'ts-mls';
 import { decodeBase64 } from '../encoding/base64.js';
 import { DmlsError } from '../errors.js';
