@@ -22,16 +22,13 @@
 
 import type { SecretTree } from 'ts-mls';
 import {
-  type AuthenticationService,
   type CiphersuiteImpl,
   type ClientConfig,
   type ClientState,
   type Credential,
-  type CryptoProvider,
   createApplicationMessage,
   createCommit,
   createGroup,
-  decodeMlsMessage,
   defaultCapabilities,
   defaultLifetime,
   encodeMlsMessage,
@@ -50,254 +47,57 @@ import {
   type RatchetTree,
   type Welcome,
 } from 'ts-mls';
-import { defaultClientConfig } from 'ts-mls/clientConfig.js';
-import { decodeGroupStateWithoutTree, encodeGroupStateWithoutTree } from 'ts-mls/clientState.js';
+import { decodeGroupStateWithoutTree } from 'ts-mls/clientState.js';
 import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
-import { decodeRatchetTree, encodeRatchetTree } from 'ts-mls/ratchetTree.js';
-import { allSecretTreeValues } from 'ts-mls/secretTree.js';
+import { decodeRatchetTree } from 'ts-mls/ratchetTree.js';
 import { randomBytes } from '../crypto/index.js';
 import { decodeBase64, encodeBase64 } from '../encoding/base64.js';
-import { ByteReader, ByteWriter } from '../encoding/binary.js';
-import { DmlsError, TriturusError } from '../errors.js';
+import { DmlsError } from '../errors.js';
+import { decodePending, decodeSecretChunk, encodePending, safeDecode } from './epoch-codec.js';
+import {
+  CORE_VERSION,
+  clientConfigFor,
+  copyMeta,
+  corrupt,
+  creatorOf,
+  DEFAULT_DELETION_POLICY,
+  type DeletionPolicy,
+  DMLS_EPOCH_LABEL,
+  type EngineOptions,
+  type EpochInfo,
+  FORGOTTEN_LIMIT,
+  hex,
+  identityOfLeaf,
+  type LeafMember,
+  META_VERSION,
+  memberKeys,
+  mlsFailure,
+  type NodeMeta,
+  Operation,
+  type PendingCommit,
+  type PendingState,
+  parseMeta,
+  type RoomMeta,
+  type StateParts,
+  secretArrays,
+} from './epoch-model.js';
+import { encodeParts, readAwaiting, removeState, writeParts, writeState } from './epoch-state.js';
+import { checkFrame, children, epochInfo, hasLiveTip, leafOf, liveTips, nodeById } from './epoch-tree.js';
 import { type EpochSummary, type ForkChoicePolicy, netsplitForkChoice } from './fork-choice.js';
-import { decodeDmlsIdentity } from './identity.js';
 import { type DmlsSuiteName, isDmlsSuite, mlsCryptoProvider } from './provider.js';
 import { epochKey, type PendingRecords, type RecordTransaction, roomMetaKey, roomPendingKey } from './records.js';
 
-/** The MLS exporter label of the `dmls_epoch` stand-in (docs/dmls.md): MLS-Exporter("dmls_epoch", "", 32). */
-export const DMLS_EPOCH_LABEL = 'dmls_epoch';
-
-// Secret-tree nodes per record: a message rewrites one chunk (16 nodes encode in ~25 µs, 64 in ~150 µs).
-const CHUNK = 16;
-const META_VERSION = 1;
-const CORE_VERSION = 1;
-/** How many pruned epoch ids a room remembers, to answer DMLS_EPOCH_DELETED rather than UNKNOWN. */
-const FORGOTTEN_LIMIT = 64;
-
-export interface DeletionPolicy {
-  /** Live (not deleted) epochs kept per room beyond the unresolved tips; the oldest go first. */
-  readonly maxEpochs: number;
-  /** An epoch superseded (given a child) longer ago than this is deleted (ms). */
-  readonly maxAgeMs: number;
-}
-
-export const DEFAULT_DELETION_POLICY: DeletionPolicy = { maxEpochs: 8, maxAgeMs: 7 * 24 * 3600 * 1000 };
-
-export interface EngineOptions {
-  readonly authService: AuthenticationService;
-  readonly provider?: CryptoProvider;
-  readonly forkChoice?: ForkChoicePolicy;
-  readonly deletion?: DeletionPolicy;
-  /** External PSKs by base64 id (RFC 9420 §8.4), for groups that use them. */
-  readonly externalPsks?: Readonly<Record<string, Uint8Array>>;
-  readonly now?: () => number;
-}
-
-/** Metadata of one epoch (persisted in the room meta record). */
-interface NodeMeta {
-  serial: number;
-  id: string;
-  parent: number | null;
-  epoch: number;
-  creator: [string, string];
-  tag: string;
-  dmlsEpoch: string;
-  createdAt: number;
-  supersededAt: number | null;
-  deleted: boolean;
-  resolved: boolean;
-  member: boolean;
-  chunks: number;
-  /** The epoch's resumption PSK (RFC 9420 §8.6), base64, for later resumption PSK proposals; '' once deleted. */
-  resumptionPsk: string;
-}
-
-interface RoomMeta {
-  v: number;
-  suite: DmlsSuiteName;
-  groupId: string;
-  nextSerial: number;
-  nodes: NodeMeta[];
-  forgotten: string[];
-  /** Epoch ids a resolving commit listed before this device saw them: resolved on arrival. */
-  resolvedAhead: string[];
-}
-
-/** Public view of an epoch. */
-export interface EpochInfo extends EpochSummary {
-  /** draft-kohbrok's epoch id stand-in: MLS-Exporter("dmls_epoch", "", 32). */
-  readonly dmlsEpoch: Uint8Array;
-  readonly parentId: string | undefined;
-  readonly deleted: boolean;
-  readonly resolved: boolean;
-  /** Whether this device is a member in this epoch (false once removed on this branch). */
-  readonly member: boolean;
-}
-
-export interface LeafMember {
-  readonly leafIndex: number;
-  readonly identity: Uint8Array;
-  readonly signatureKey: Uint8Array;
-}
-
-export interface PendingCommit {
-  readonly parentId: string;
-  readonly commit: Uint8Array;
-  readonly welcome: Uint8Array | undefined;
-  readonly resolves: readonly string[];
-}
-
-interface PendingState extends PendingCommit {
-  readonly parentSerial: number;
-  readonly state: ClientState;
-  /** The new state's records, encoded once at creation and reused when confirmed. */
-  readonly parts: StateParts;
-  readonly consumed: Uint8Array[];
-}
-
-interface StateParts {
-  readonly tree: Uint8Array;
-  readonly core: Uint8Array;
-  readonly chunks: readonly Uint8Array[];
-}
-
-function hex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
-}
-
-function identityOfLeaf(tree: RatchetTree, leafIndex: number): Uint8Array | undefined {
-  const node = tree[leafIndex * 2];
-  if (node?.nodeType !== 'leaf') return undefined;
-  const c = node.leaf.credential;
-  return c.credentialType === 'basic' ? c.identity : undefined;
-}
-
-function creatorOf(identity: Uint8Array | undefined): [string, string] {
-  if (identity === undefined) return ['', ''];
-  const id = decodeDmlsIdentity(identity);
-  return id === undefined ? ['', hex(identity)] : [id.userId, id.deviceId];
-}
-
-/** Identity keys (hex of the credential identity) of the members of a state. */
-function memberKeys(state: ClientState): Set<string> {
-  const out = new Set<string>();
-  for (let i = 0; i < state.ratchetTree.length; i += 2) {
-    const node = state.ratchetTree[i];
-    if (node?.nodeType === 'leaf' && node.leaf.credential.credentialType === 'basic') {
-      out.add(hex(node.leaf.credential.identity));
-    }
-  }
-  return out;
-}
-
-function secretArrays(state: ClientState): Uint8Array[] {
-  const ks = state.keySchedule;
-  const out = [
-    ks.senderDataSecret,
-    ks.exporterSecret,
-    ks.externalSecret,
-    ks.confirmationKey,
-    ks.membershipKey,
-    ks.resumptionPsk,
-    ks.epochAuthenticator,
-    ks.initSecret,
-    ...allSecretTreeValues(state.secretTree),
-  ];
-  for (const k of Object.values(state.privatePath.privateKeys)) out.push(k);
-  return out.filter((a) => a !== undefined);
-}
-
-/** Maps any failure inside ts-mls to a typed error; our own typed errors pass through. */
-function mlsFailure(code: 'DMLS_REJECTED' | 'DMLS_DECRYPT_FAILED' | 'DMLS_INVALID', what: string, cause: unknown) {
-  if (cause instanceof TriturusError && cause.code !== 'AEAD_TAG_MISMATCH' && cause.code !== 'INVALID_ARGUMENT') {
-    return cause;
-  }
-  return new DmlsError(code, what, {}, { cause });
-}
-
-export function decodeMlsBytes(bytes: Uint8Array): MLSMessage {
-  let decoded: [MLSMessage, number] | undefined;
-  try {
-    decoded = decodeMlsMessage(bytes, 0);
-  } catch (cause) {
-    throw new DmlsError('DMLS_INVALID', 'the MLS message does not decode', {}, { cause });
-  }
-  if (decoded === undefined || decoded[1] !== bytes.length) {
-    throw new DmlsError('DMLS_INVALID', 'the MLS message does not decode');
-  }
-  return decoded[0];
-}
-
-export function clientConfigFor(authService: AuthenticationService): ClientConfig {
-  return {
-    ...defaultClientConfig,
-    authService,
-    // Past epochs are this store's business, by epoch id: ts-mls's by-number history is switched off.
-    keyRetentionConfig: { ...defaultClientConfig.keyRetentionConfig, retainKeysForEpochs: 0 },
-  };
-}
-
-function corrupt(what: string, cause?: unknown): DmlsError {
-  return new DmlsError('DMLS_RECORD_CORRUPT', what, {}, cause === undefined ? {} : { cause });
-}
-
-function parseMeta(text: string): RoomMeta {
-  let meta: RoomMeta;
-  try {
-    meta = JSON.parse(text) as RoomMeta;
-  } catch (cause) {
-    throw corrupt('the DMLS room record is not JSON', cause);
-  }
-  if (
-    meta === null ||
-    typeof meta !== 'object' ||
-    meta.v !== META_VERSION ||
-    !isDmlsSuite(meta.suite) ||
-    !Array.isArray(meta.nodes) ||
-    !Array.isArray(meta.forgotten) ||
-    (meta.resolvedAhead !== undefined && !Array.isArray(meta.resolvedAhead)) ||
-    !Number.isSafeInteger(meta.nextSerial)
-  ) {
-    throw corrupt('the DMLS room record is malformed');
-  }
-  meta.resolvedAhead ??= [];
-  return meta;
-}
-
-function copyMeta(meta: RoomMeta): RoomMeta {
-  return {
-    ...meta,
-    nodes: meta.nodes.map((n) => ({ ...n, creator: [n.creator[0], n.creator[1]] })),
-    forgotten: [...meta.forgotten],
-    resolvedAhead: [...meta.resolvedAhead],
-  };
-}
-
-/** One operation's view: copies of the metadata, state changes, wipes to do once it succeeded. */
-class Operation {
-  readonly tx: RecordTransaction;
-  readonly meta: RoomMeta;
-  readonly states = new Map<number, ClientState | null>();
-  readonly kept = new Map<number, Uint8Array[]>();
-  /** Secrets to zero once the operation succeeded, unless a kept state still shares them. */
-  readonly wipeAfter: Uint8Array[] = [];
-  /**
-   * Secrets no kept state can share (message keys an application message or proposal used up in
-   * its own epoch: ts-mls returns them as consumed and the new state no longer holds them).
-   */
-  readonly wipeNow: Uint8Array[] = [];
-  pending: PendingState | null | undefined = undefined;
-  messageOnly = false;
-  constructor(tx: RecordTransaction, meta: RoomMeta) {
-    this.tx = tx;
-    this.meta = meta;
-  }
-  node(serial: number): NodeMeta | undefined {
-    return this.meta.nodes.find((n) => n.serial === serial);
-  }
-}
+export {
+  clientConfigFor,
+  DEFAULT_DELETION_POLICY,
+  type DeletionPolicy,
+  DMLS_EPOCH_LABEL,
+  decodeMlsBytes,
+  type EngineOptions,
+  type EpochInfo,
+  type LeafMember,
+  type PendingCommit,
+} from './epoch-model.js';
 
 export class EpochStore {
   readonly roomId: string;
@@ -513,7 +313,7 @@ export class EpochStore {
     let creator: [string, string] = ['', ''];
     if (options.creator !== undefined) {
       creator = [options.creator[0], options.creator[1]];
-      if (this.#leafOf(state, creator) === undefined) {
+      if (leafOf(state, creator) === undefined) {
         throw new DmlsError('DMLS_SENDER_MISMATCH', "the Welcome's named epoch creator is not a member of the group");
       }
     }
@@ -525,16 +325,6 @@ export class EpochStore {
     await this.#addNode(op, state, { id: options.epochId, parent: null, creator, member: true });
   }
 
-  #leafOf(state: ClientState, member: readonly [string, string]): number | undefined {
-    for (let i = 0; i < state.ratchetTree.length; i += 2) {
-      const id = identityOfLeaf(state.ratchetTree, i / 2);
-      if (id === undefined) continue;
-      const who = decodeDmlsIdentity(id);
-      if (who?.userId === member[0] && who.deviceId === member[1]) return i / 2;
-    }
-    return undefined;
-  }
-
   // -------------------------------------------------------------------------------------------
   // Views
 
@@ -542,48 +332,19 @@ export class EpochStore {
     return decodeBase64(this.#meta.groupId);
   }
 
-  #info(n: NodeMeta, meta: RoomMeta): EpochInfo {
-    const parent = n.parent === null ? undefined : meta.nodes.find((p) => p.serial === n.parent);
-    return {
-      id: n.id,
-      epoch: n.epoch,
-      creator: [n.creator[0], n.creator[1]],
-      confirmationTag: decodeBase64(n.tag),
-      dmlsEpoch: decodeBase64(n.dmlsEpoch),
-      parentId: parent?.id,
-      deleted: n.deleted,
-      resolved: n.resolved,
-      member: n.member,
-    };
-  }
-
   /** Every retained epoch, oldest first. */
   epochs(): EpochInfo[] {
-    return this.#meta.nodes.map((n) => this.#info(n, this.#meta));
+    return this.#meta.nodes.map((n) => epochInfo(n, this.#meta));
   }
 
   epoch(id: string): EpochInfo | undefined {
     const n = this.#meta.nodes.find((m) => m.id === id);
-    return n === undefined ? undefined : this.#info(n, this.#meta);
+    return n === undefined ? undefined : epochInfo(n, this.#meta);
   }
 
   /** Leaves of the epoch tree that no resolving commit has resolved. */
   tips(): EpochInfo[] {
-    return this.#liveTips(this.#meta).map((n) => this.#info(n, this.#meta));
-  }
-
-  #children(meta: RoomMeta, serial: number): NodeMeta[] {
-    return meta.nodes.filter((n) => n.parent === serial);
-  }
-
-  #liveTips(meta: RoomMeta): NodeMeta[] {
-    return meta.nodes.filter((n) => !n.resolved && this.#children(meta, n.serial).length === 0);
-  }
-
-  #hasLiveTip(meta: RoomMeta, n: NodeMeta): boolean {
-    const kids = this.#children(meta, n.serial);
-    if (kids.length === 0) return !n.resolved;
-    return kids.some((k) => this.#hasLiveTip(meta, k));
+    return liveTips(this.#meta).map((n) => epochInfo(n, this.#meta));
   }
 
   readonly #tags = new Map<string, Uint8Array>();
@@ -609,19 +370,19 @@ export class EpochStore {
   #winner(meta: RoomMeta): NodeMeta {
     const serials = new Set(meta.nodes.map((n) => n.serial));
     const roots = meta.nodes.filter((n) => n.parent === null || !serials.has(n.parent));
-    const live = roots.filter((r) => this.#hasLiveTip(meta, r));
+    const live = roots.filter((r) => hasLiveTip(meta, r));
     let node = this.#best(live.length > 0 ? live : roots);
     for (;;) {
-      const kids = this.#children(meta, node.serial);
+      const kids = children(meta, node.serial);
       if (kids.length === 0) return node;
-      const liveKids = kids.filter((k) => this.#hasLiveTip(meta, k));
+      const liveKids = kids.filter((k) => hasLiveTip(meta, k));
       node = this.#best(liveKids.length > 0 ? liveKids : kids);
     }
   }
 
   /** The tip the fork-choice policy picks: where this device sends and commits. */
   winningTip(): EpochInfo {
-    return this.#info(this.#winner(this.#meta), this.#meta);
+    return epochInfo(this.#winner(this.#meta), this.#meta);
   }
 
   /** Live tips other than the winner: forks a resolving commit must list. */
@@ -641,7 +402,7 @@ export class EpochStore {
     const cacheable = this.#forkChoice === netsplitForkChoice;
     if (cacheable && this.#sendTipCache?.meta === this.#meta) return this.#sendTipCache.tip;
     const w = this.#winner(this.#meta);
-    const tip = { id: w.id, creator: w.creator, member: w.member, forked: this.#liveTips(this.#meta).length > 1 };
+    const tip = { id: w.id, creator: w.creator, member: w.member, forked: liveTips(this.#meta).length > 1 };
     if (cacheable) this.#sendTipCache = { meta: this.#meta, tip };
     return tip;
   }
@@ -650,16 +411,16 @@ export class EpochStore {
   forks(): { winner: EpochInfo; losers: EpochInfo[] } {
     const w = this.#winner(this.#meta);
     return {
-      winner: this.#info(w, this.#meta),
-      losers: this.#liveTips(this.#meta)
+      winner: epochInfo(w, this.#meta),
+      losers: liveTips(this.#meta)
         .filter((n) => n !== w)
-        .map((n) => this.#info(n, this.#meta)),
+        .map((n) => epochInfo(n, this.#meta)),
     };
   }
 
   /** Members (leaves) in an epoch; the state is loaded when needed. */
   async members(id: string): Promise<LeafMember[]> {
-    const n = this.#nodeById(this.#meta, id);
+    const n = nodeById(this.#meta, id);
     const state = await this.#loadState(this.#records.transaction(), n);
     const out: LeafMember[] = [];
     for (let i = 0; i < state.ratchetTree.length; i += 2) {
@@ -677,27 +438,14 @@ export class EpochStore {
 
   /** The epoch authenticator of an epoch (RFC 9420 §8.7), loading its state when needed. */
   async epochAuthenticator(id: string): Promise<Uint8Array> {
-    const n = this.#nodeById(this.#meta, id);
+    const n = nodeById(this.#meta, id);
     return (await this.#loadState(this.#records.transaction(), n)).keySchedule.epochAuthenticator.slice();
   }
 
   /** This device's leaf index in an epoch. */
   async ownLeafIndex(id: string): Promise<number> {
-    const n = this.#nodeById(this.#meta, id);
+    const n = nodeById(this.#meta, id);
     return (await this.#loadState(this.#records.transaction(), n)).privatePath.leafIndex;
-  }
-
-  #nodeById(meta: RoomMeta, id: string): NodeMeta {
-    const n = meta.nodes.find((m) => m.id === id);
-    if (n === undefined) {
-      if (meta.forgotten.includes(id)) {
-        throw new DmlsError('DMLS_EPOCH_DELETED', 'the named epoch was deleted and can never be used again');
-      }
-      throw new DmlsError('DMLS_EPOCH_UNKNOWN', 'the named epoch is not known to this device');
-    }
-    if (n.deleted) throw new DmlsError('DMLS_EPOCH_DELETED', 'the named epoch was deleted and can never be used again');
-    if (!n.member) throw new DmlsError('DMLS_NOT_MEMBER', 'this device is not a member in the named epoch');
-    return n;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -734,94 +482,6 @@ export class EpochStore {
     // A decoded copy of what the records hold: caching it changes nothing an operation could undo.
     if (!n.deleted) this.#states.set(n.serial, full);
     return full;
-  }
-
-  /** The records of a whole state: ratchet tree, core, secret-tree chunks. */
-  #encodeParts(state: ClientState): StateParts {
-    const body = encodeGroupStateWithoutTree({ ...state, secretTree: [], historicalReceiverData: new Map() });
-    const core = new Uint8Array(body.length + 1);
-    core[0] = CORE_VERSION;
-    core.set(body, 1);
-    const chunks: Uint8Array[] = [];
-    for (let i = 0; i * CHUNK < state.secretTree.length; i++) {
-      chunks.push(encodeSecretChunk(state.secretTree, i * CHUNK, Math.min(state.secretTree.length, (i + 1) * CHUNK)));
-    }
-    return { tree: encodeRatchetTree(state.ratchetTree), core, chunks };
-  }
-
-  /** Writes a new epoch's state from already encoded parts (a confirmed commit: no re-encoding). */
-  #writeParts(op: Operation, n: NodeMeta, state: ClientState, parts: StateParts): void {
-    op.tx.put(epochKey(this.roomId, n.serial, 'tree'), parts.tree);
-    op.tx.put(epochKey(this.roomId, n.serial, 'core'), parts.core);
-    for (const [i, c] of parts.chunks.entries()) op.tx.put(epochKey(this.roomId, n.serial, `secrets/${i}`), c);
-    n.chunks = parts.chunks.length;
-    op.states.set(n.serial, state);
-  }
-
-  #writeState(op: Operation, n: NodeMeta, state: ClientState, previous: ClientState | undefined): void {
-    if (previous === undefined) {
-      this.#writeParts(op, n, state, this.#encodeParts(state));
-      return;
-    }
-    const { tx } = op;
-    if (previous === undefined || previous.ratchetTree !== state.ratchetTree) {
-      tx.put(epochKey(this.roomId, n.serial, 'tree'), encodeRatchetTree(state.ratchetTree));
-    }
-    const coreChanged =
-      previous === undefined ||
-      previous.groupContext !== state.groupContext ||
-      previous.keySchedule !== state.keySchedule ||
-      previous.privatePath !== state.privatePath ||
-      previous.signaturePrivateKey !== state.signaturePrivateKey ||
-      previous.unappliedProposals !== state.unappliedProposals ||
-      previous.confirmationTag !== state.confirmationTag ||
-      previous.groupActiveState !== state.groupActiveState ||
-      previous.historicalReceiverData !== state.historicalReceiverData;
-    if (coreChanged) {
-      const body = encodeGroupStateWithoutTree({ ...state, secretTree: [], historicalReceiverData: new Map() });
-      const core = new Uint8Array(body.length + 1);
-      core[0] = CORE_VERSION;
-      core.set(body, 1);
-      tx.put(epochKey(this.roomId, n.serial, 'core'), core);
-    }
-    const chunks = Math.ceil(state.secretTree.length / CHUNK);
-    for (let i = 0; i < chunks; i++) {
-      const end = Math.min((i + 1) * CHUNK, state.secretTree.length);
-      if (previous.secretTree.length === state.secretTree.length) {
-        let same = true;
-        for (let j = i * CHUNK; j < end; j++) {
-          if (previous.secretTree[j] !== state.secretTree[j]) {
-            same = false;
-            break;
-          }
-        }
-        if (same) continue;
-      }
-      tx.put(epochKey(this.roomId, n.serial, `secrets/${i}`), encodeSecretChunk(state.secretTree, i * CHUNK, end));
-    }
-    for (let i = chunks; i < n.chunks; i++) tx.remove(epochKey(this.roomId, n.serial, `secrets/${i}`));
-    n.chunks = chunks;
-    op.states.set(n.serial, state);
-  }
-
-  #removeState(op: Operation, n: NodeMeta): void {
-    op.tx.remove(epochKey(this.roomId, n.serial, 'tree'));
-    op.tx.remove(epochKey(this.roomId, n.serial, 'core'));
-    for (let i = 0; i < n.chunks; i++) op.tx.remove(epochKey(this.roomId, n.serial, `secrets/${i}`));
-    n.chunks = 0;
-    op.states.set(n.serial, null);
-  }
-
-  async #awaiting(op: Operation, n: NodeMeta): Promise<Set<string> | undefined> {
-    const text = await op.tx.getString(epochKey(this.roomId, n.serial, 'awaiting'));
-    if (text === undefined) return undefined;
-    try {
-      const list = JSON.parse(text) as unknown;
-      if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) throw new Error('not a list');
-      return new Set(list as string[]);
-    } catch (cause) {
-      throw corrupt('a DMLS awaiting-members record is malformed', cause);
-    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -923,8 +583,8 @@ export class EpochStore {
       meta.resolvedAhead.splice(ahead, 1);
     }
     if (state !== undefined && n.member) {
-      if (fields.parts !== undefined) this.#writeParts(op, n, state, fields.parts);
-      else this.#writeState(op, n, state, undefined);
+      if (fields.parts !== undefined) writeParts(this.roomId, op, n, state, fields.parts);
+      else writeState(this.roomId, op, n, state, undefined);
       const members = memberKeys(state);
       op.tx.put(epochKey(this.roomId, n.serial, 'awaiting'), JSON.stringify([...members]));
       // Ancestors: the committer has now committed on a descendant. (A member removed on this
@@ -933,7 +593,7 @@ export class EpochStore {
       let p = fields.parent === null ? undefined : op.node(fields.parent);
       while (p !== undefined) {
         if (!p.deleted) {
-          const awaiting = await this.#awaiting(op, p);
+          const awaiting = await readAwaiting(this.roomId, op, p);
           if (awaiting !== undefined) {
             let changed = false;
             for (const k of [...awaiting]) {
@@ -958,7 +618,7 @@ export class EpochStore {
     const meta = op.meta;
     const now = this.#now();
     const policy = this.#deletion;
-    const tips = new Set(this.#liveTips(meta).map((n) => n.serial));
+    const tips = new Set(liveTips(meta).map((n) => n.serial));
     const protectedSerials = new Set(tips);
     const winner = this.#winner(meta);
     protectedSerials.add(winner.serial);
@@ -966,8 +626,8 @@ export class EpochStore {
     for (const n of meta.nodes) {
       if (n.deleted || !n.member || protectedSerials.has(n.serial)) continue;
       if (n.supersededAt !== null && now - n.supersededAt > policy.maxAgeMs) doomed.add(n.serial);
-      else if (this.#children(meta, n.serial).length > 0) {
-        const awaiting = await this.#awaiting(op, n);
+      else if (children(meta, n.serial).length > 0) {
+        const awaiting = await readAwaiting(this.roomId, op, n);
         if (awaiting !== undefined && awaiting.size === 0) doomed.add(n.serial);
       }
     }
@@ -985,14 +645,14 @@ export class EpochStore {
       const n = op.node(serial)!;
       n.deleted = true;
       n.resumptionPsk = '';
-      this.#removeState(op, n);
+      removeState(this.roomId, op, n);
       op.tx.remove(epochKey(this.roomId, n.serial, 'awaiting'));
     }
     // Prune: keep what is not deleted and every ancestor of an unresolved tip (fork choice needs
     // the first differing commits); then drop deleted roots with a single child.
     const keep = new Set<number>();
     for (const n of meta.nodes) if (!n.deleted && n.member) keep.add(n.serial);
-    for (const t of this.#liveTips(meta)) {
+    for (const t of liveTips(meta)) {
       for (let p: NodeMeta | undefined = t; p !== undefined; p = p.parent === null ? undefined : op.node(p.parent)) {
         keep.add(p.serial);
       }
@@ -1004,12 +664,12 @@ export class EpochStore {
       const roots = meta.nodes.filter((n) => n.parent === null || !serials.has(n.parent));
       const root = roots.length === 1 ? roots[0]! : undefined;
       if (root === undefined || !(root.deleted || !root.member)) break;
-      if (this.#children(meta, root.serial).length !== 1) break;
+      if (children(meta, root.serial).length !== 1) break;
       meta.nodes = meta.nodes.filter((n) => n !== root);
       dropped.push(root);
     }
     for (const n of dropped) {
-      if (!n.deleted) this.#removeState(op, n);
+      if (!n.deleted) removeState(this.roomId, op, n);
       op.tx.remove(epochKey(this.roomId, n.serial, 'awaiting'));
       meta.forgotten.push(n.id);
     }
@@ -1031,13 +691,13 @@ export class EpochStore {
       if (op.meta.nodes.some((n) => n.id === id) || op.meta.forgotten.includes(id)) {
         throw new DmlsError('DMLS_REPLAY', 'this commit was already processed');
       }
-      const parent = this.#nodeById(op.meta, parentId);
+      const parent = nodeById(op.meta, parentId);
       const state = await this.#loadState(op.tx, parent, op);
       const groupEpoch = state.groupContext.epoch;
       let advancedParent: ClientState | undefined;
       let commitTag: Uint8Array | undefined;
       if (message.wireformat === 'mls_private_message') {
-        this.#checkFrame(message.privateMessage.groupId, message.privateMessage.epoch, state);
+        checkFrame(message.privateMessage.groupId, message.privateMessage.epoch, state);
         if (message.privateMessage.contentType !== 'commit') {
           throw new DmlsError('DMLS_INVALID', 'the MLS message is not a commit');
         }
@@ -1059,7 +719,7 @@ export class EpochStore {
         }
       } else if (message.wireformat === 'mls_public_message') {
         const content = message.publicMessage.content;
-        this.#checkFrame(content.groupId, content.epoch, state);
+        checkFrame(content.groupId, content.epoch, state);
         if (content.contentType !== 'commit') throw new DmlsError('DMLS_INVALID', 'the MLS message is not a commit');
         const auth = message.publicMessage.auth;
         if (auth.contentType === 'commit') commitTag = auth.confirmationTag;
@@ -1106,10 +766,10 @@ export class EpochStore {
       }
       // A replayed commit under another event id makes the same epoch again.
       const tag = encodeBase64(commitTag);
-      if (this.#children(op.meta, parent.serial).some((c) => c.tag === tag)) {
+      if (children(op.meta, parent.serial).some((c) => c.tag === tag)) {
         throw new DmlsError('DMLS_REPLAY', 'this commit was already processed under another event id');
       }
-      if (advancedParent !== undefined) this.#writeState(op, parent, advancedParent, state);
+      if (advancedParent !== undefined) writeState(this.roomId, op, parent, advancedParent, state);
       const node = await this.#addNode(op, member ? child : undefined, {
         id,
         parent: parent.serial,
@@ -1125,7 +785,7 @@ export class EpochStore {
       op.kept.set(parent.serial, [...(op.kept.get(parent.serial) ?? []), ...result.consumed]);
       this.#markResolved(op, options.resolves ?? []);
       await this.#collect(op);
-      const info = this.#info(node, op.meta);
+      const info = epochInfo(node, op.meta);
       this.#apply(op);
       return { epoch: info, committer };
     });
@@ -1172,30 +832,17 @@ export class EpochStore {
     }
   }
 
-  #checkFrame(groupId: Uint8Array, epoch: bigint, state: ClientState): void {
-    const ours = state.groupContext.groupId;
-    if (groupId.length !== ours.length || groupId.some((b, i) => b !== ours[i])) {
-      throw new DmlsError('DMLS_INVALID', 'the MLS message is for another group');
-    }
-    if (epoch !== state.groupContext.epoch) {
-      throw new DmlsError('DMLS_EPOCH_UNKNOWN', 'the MLS message is not for the named epoch', {
-        expected: Number(state.groupContext.epoch),
-        actual: Number(epoch),
-      });
-    }
-  }
-
   /** Processes a standalone proposal in epoch `id` (RFC 9420 §12.1); it waits there for a commit. */
   processProposal(id: string, message: MLSMessage): Promise<void> {
     return this.#serial(async () => {
       const op = this.#begin();
-      const n = this.#nodeById(op.meta, id);
+      const n = nodeById(op.meta, id);
       const state = await this.#loadState(op.tx, n, op);
       let frame: { groupId: Uint8Array; epoch: bigint; contentType: string };
       if (message.wireformat === 'mls_private_message') frame = message.privateMessage;
       else if (message.wireformat === 'mls_public_message') frame = message.publicMessage.content;
       else throw new DmlsError('DMLS_INVALID', 'a proposal must be an MLS public or private message');
-      this.#checkFrame(frame.groupId, frame.epoch, state);
+      checkFrame(frame.groupId, frame.epoch, state);
       if (frame.contentType !== 'proposal') throw new DmlsError('DMLS_INVALID', 'the MLS message is not a proposal');
       let result: Awaited<ReturnType<typeof processMessage>>;
       try {
@@ -1210,7 +857,7 @@ export class EpochStore {
         throw mlsFailure('DMLS_REJECTED', 'the proposal was refused', cause);
       }
       if (result.kind !== 'newState') throw new DmlsError('DMLS_INVALID', 'the MLS message is not a proposal');
-      this.#writeState(op, n, result.newState, state);
+      writeState(this.roomId, op, n, result.newState, state);
       op.wipeNow.push(...result.consumed);
       this.#apply(op);
     });
@@ -1220,7 +867,7 @@ export class EpochStore {
   encrypt(id: string, plaintext: Uint8Array): Promise<PrivateMessage> {
     return this.#serial(async () => {
       const op = this.#begin(true);
-      const n = this.#nodeById(op.meta, id);
+      const n = nodeById(op.meta, id);
       const state = await this.#loadState(op.tx, n, op);
       let result: Awaited<ReturnType<typeof createApplicationMessage>>;
       try {
@@ -1228,7 +875,7 @@ export class EpochStore {
       } catch (cause) {
         throw mlsFailure('DMLS_REJECTED', 'the message could not be encrypted', cause);
       }
-      this.#writeState(op, n, result.newState, state);
+      writeState(this.roomId, op, n, result.newState, state);
       op.wipeNow.push(...result.consumed);
       this.#apply(op);
       return result.privateMessage;
@@ -1243,9 +890,9 @@ export class EpochStore {
   ): Promise<{ plaintext: Uint8Array; sender: LeafMember }> {
     return this.#serial(async () => {
       const op = this.#begin(true);
-      const n = this.#nodeById(op.meta, id);
+      const n = nodeById(op.meta, id);
       const state = await this.#loadState(op.tx, n, op);
-      this.#checkFrame(message.groupId, message.epoch, state);
+      checkFrame(message.groupId, message.epoch, state);
       if (message.contentType !== 'application') {
         throw new DmlsError('DMLS_INVALID', 'the MLS message is not an application message');
       }
@@ -1279,7 +926,7 @@ export class EpochStore {
       // The caller's check (e.g. the Matrix sender) runs before anything is kept: a refused
       // message leaves the ratchet where it was.
       checkSender?.(sender);
-      this.#writeState(op, n, { ...state, secretTree: result.tree }, state);
+      writeState(this.roomId, op, n, { ...state, secretTree: result.tree }, state);
       op.wipeNow.push(...result.consumed);
       this.#apply(op);
       return { plaintext: content.applicationData, sender };
@@ -1325,7 +972,7 @@ export class EpochStore {
       if ((await this.#loadPending(op.tx)) !== undefined) {
         throw new DmlsError('DMLS_PENDING_COMMIT', 'a commit of ours awaits confirmation; confirm or discard it first');
       }
-      const parent = this.#nodeById(op.meta, parentId);
+      const parent = nodeById(op.meta, parentId);
       const state = await this.#loadState(op.tx, parent, op);
       const proposals: Proposal[] = [
         ...(options.add ?? []).map((keyPackage): Proposal => ({ proposalType: 'add', add: { keyPackage } })),
@@ -1348,7 +995,7 @@ export class EpochStore {
         parentId,
         parentSerial: parent.serial,
         state: result.newState,
-        parts: this.#encodeParts(result.newState),
+        parts: encodeParts(result.newState),
         consumed: result.consumed,
         commit: encodeMlsMessage(result.commit),
         welcome:
@@ -1404,7 +1051,7 @@ export class EpochStore {
       op.pending = null;
       this.#markResolved(op, p.resolves);
       await this.#collect(op);
-      const info = this.#info(node, op.meta);
+      const info = epochInfo(node, op.meta);
       this.#apply(op);
       return { epoch: info, welcome: p.welcome, resolves: [...p.resolves] };
     });
@@ -1429,125 +1076,5 @@ export class EpochStore {
   /** Drops every in-memory state (they are reloaded from the records on use). */
   evict(): void {
     this.#states.clear();
-  }
-}
-
-function safeDecode<T>(decode: () => [T, number] | undefined, length: number): T {
-  let out: [T, number] | undefined;
-  try {
-    out = decode();
-  } catch (cause) {
-    throw corrupt('a DMLS record does not decode', cause);
-  }
-  if (out === undefined || out[1] !== length) throw corrupt('a DMLS record does not decode');
-  return out[0];
-}
-
-// The pending-commit record: version ‖ parent serial ‖ parent id ‖ commit ‖ welcome? ‖ resolves ‖
-// the new state's parts (ratchet tree ‖ core ‖ secret-tree chunks), reused as they are on confirmation.
-const PENDING_VERSION = 2;
-
-function encodePending(p: PendingState): Uint8Array {
-  let size = 64 + p.commit.length + (p.welcome?.length ?? 0) + p.parts.tree.length + p.parts.core.length;
-  for (const c of p.parts.chunks) size += c.length + 4;
-  const w = new ByteWriter(size);
-  w.u8(PENDING_VERSION).u32(p.parentSerial).string(p.parentId).bytes(p.commit);
-  w.bool(p.welcome !== undefined);
-  if (p.welcome !== undefined) w.bytes(p.welcome);
-  w.u32(p.resolves.length);
-  for (const r of p.resolves) w.string(r);
-  w.bytes(p.parts.tree).bytes(p.parts.core).u32(p.parts.chunks.length);
-  for (const c of p.parts.chunks) w.bytes(c);
-  return w.finish();
-}
-
-function decodePending(bytes: Uint8Array, config: ClientConfig): PendingState {
-  try {
-    const r = new ByteReader(bytes);
-    if (r.u8() !== PENDING_VERSION) throw corrupt('unknown pending-commit record version');
-    const parentSerial = r.u32();
-    const parentId = r.string();
-    const commit = r.bytes();
-    const welcome = r.bool() ? r.bytes() : undefined;
-    const n = r.count(1024);
-    const resolves: string[] = [];
-    for (let i = 0; i < n; i++) resolves.push(r.string());
-    const treeBytes = r.bytes();
-    const core = r.bytes();
-    const chunkCount = r.count(1 << 20);
-    const chunks: Uint8Array[] = [];
-    for (let i = 0; i < chunkCount; i++) chunks.push(r.bytes());
-    r.end();
-    // The state is decoded from copies (see #loadState); the parts stay as they are for confirmation.
-    const treeCopy = treeBytes.slice();
-    const tree = safeDecode(() => decodeRatchetTree(treeCopy, 0), treeCopy.length);
-    if (core[0] !== CORE_VERSION) throw corrupt('unknown state record version');
-    const body = core.slice(1);
-    const state = safeDecode(() => decodeGroupStateWithoutTree(tree)(body, 0), body.length);
-    const secretTree = chunks.flatMap(decodeSecretChunk);
-    return {
-      parentSerial,
-      parentId,
-      commit,
-      welcome,
-      resolves,
-      state: { ...state, secretTree, clientConfig: config },
-      parts: { tree: treeBytes, core, chunks },
-      consumed: [],
-    };
-  } catch (cause) {
-    if (cause instanceof DmlsError) throw cause;
-    throw corrupt('the pending-commit record is malformed', cause);
-  }
-}
-
-// Secret-tree chunk records: version ‖ node count ‖ per node, for the handshake then the application
-// ratchet: generation ‖ secret ‖ count ‖ (generation ‖ secret)* of the retained unused generations.
-// (A hand-written codec: ts-mls's generic one costs ~25 µs for 16 nodes, on every message.)
-const CHUNK_VERSION = 1;
-
-function encodeSecretChunk(tree: SecretTree, from: number, to: number): Uint8Array {
-  const w = new ByteWriter(8 + (to - from) * 96);
-  w.u8(CHUNK_VERSION).u32(to - from);
-  for (let i = from; i < to; i++) {
-    const node = tree[i]!;
-    for (const g of [node.handshake, node.application]) {
-      w.u32(g.generation).bytes(g.secret);
-      const unused = Object.entries(g.unusedGenerations);
-      w.u32(unused.length);
-      for (const [gen, secret] of unused) w.u32(Number(gen)).bytes(secret);
-    }
-  }
-  return w.finish();
-}
-
-/** Decodes a chunk into fresh arrays (never views of the record). */
-function decodeSecretChunk(bytes: Uint8Array): SecretTree {
-  try {
-    const r = new ByteReader(bytes);
-    if (r.u8() !== CHUNK_VERSION) throw corrupt('unknown secret-tree record version');
-    const count = r.count(CHUNK);
-    const out: SecretTree = [];
-    for (let i = 0; i < count; i++) {
-      const ratchet = () => {
-        const generation = r.u32();
-        const secret = r.bytes();
-        const unusedGenerations: Record<number, Uint8Array> = {};
-        const n = r.count(1 << 16);
-        for (let k = 0; k < n; k++) {
-          const gen = r.u32();
-          unusedGenerations[gen] = r.bytes();
-        }
-        return { generation, secret, unusedGenerations };
-      };
-      const handshake = ratchet();
-      const application = ratchet();
-      out.push({ handshake, application });
-    }
-    r.end();
-    return out;
-  } catch (cause) {
-    if (cause instanceof DmlsError) throw cause;
-    throw corrupt('a secret-tree record is malformed', cause);
   }
 }
