@@ -169,7 +169,7 @@ export function mlsFailure(
   code: 'DMLS_REJECTED' | 'DMLS_DECRYPT_FAILED' | 'DMLS_INVALID',
   what: string,
   cause: unknown,
-) {
+): TriturusError {
   if (cause instanceof TriturusError && cause.code !== 'AEAD_TAG_MISMATCH' && cause.code !== 'INVALID_ARGUMENT') {
     return cause;
   }
@@ -238,8 +238,8 @@ export function copyMeta(meta: RoomMeta): RoomMeta {
 export class Operation {
   readonly tx: RecordTransaction;
   readonly meta: RoomMeta;
-  readonly states = new Map<number, ClientState | null>();
-  readonly kept = new Map<number, Uint8Array[]>();
+  readonly states: Map<number, ClientState | null> = new Map();
+  readonly kept: Map<number, Uint8Array[]> = new Map();
   /** Secrets to zero once the operation succeeded, unless a kept state still shares them. */
   readonly wipeAfter: Uint8Array[] = [];
   /**

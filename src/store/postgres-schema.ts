@@ -62,7 +62,7 @@ const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] 
 const MIGRATION_LOCK = 0x7472_6974;
 
 // Pools already brought to the current schema: a bridge opening a thousand devices migrates once.
-export const migrated = new WeakMap<PgPoolLike, Promise<void>>();
+export const migrated: WeakMap<PgPoolLike, Promise<void>> = new WeakMap();
 
 export interface RecordRow {
   schema: number;
