@@ -85,6 +85,21 @@ export class Batch {
     );
   }
 
+  /** True when the batch holds replay records and nothing else (see DeviceContext.deferReplays). */
+  get onlyReplays(): boolean {
+    return (
+      this.replays.length > 0 &&
+      this.account === undefined &&
+      this.olmSessions.length === 0 &&
+      this.inboundGroupSessions.length === 0 &&
+      this.outboundGroupSessions.length === 0 &&
+      this.removeOutboundGroupSessions.length === 0 &&
+      this.values.length === 0 &&
+      this.mlsGroups.length === 0 &&
+      this.removeMlsGroups.length === 0
+    );
+  }
+
   toChanges(): StoreChanges {
     const changes: { -readonly [K in keyof StoreChanges]: StoreChanges[K] } = {};
     if (this.account !== undefined) changes.account = this.account;

@@ -40,6 +40,11 @@ const MAX_CACHED_VALUES = 10_000;
 const REPLAY_WINDOW = 64;
 const REPLAY_CACHE_LIMIT = 16_384;
 const MAX_REPLAY_INDEX = 0xffffffff;
+/**
+ * The most deferred replay records held uncommitted (see `pendingReplays`): past it, an operation
+ * waits for the commit, so a store that keeps failing is noticed within this many events.
+ */
+const MAX_PENDING_REPLAYS = 512;
 
 function replayKey(sessionId: string, messageIndex: number): string {
   return `${messageIndex} ${sessionId}`;
@@ -52,6 +57,7 @@ export interface ContextSettings {
   readonly leaseDurationMs: number;
   readonly leaseTimeoutMs: number;
   readonly releaseAfterEach: boolean;
+  readonly deferReplays: boolean;
   readonly rotationPeriodMsgs: number;
   readonly rotationPeriodMs: number;
   readonly reservationBlock: number;
@@ -71,6 +77,11 @@ export class DeviceContext {
   readonly leaseDurationMs: number;
   readonly leaseTimeoutMs: number;
   readonly releaseAfterEach: boolean;
+  /**
+   * Whether an operation whose only writes are replay records returns before they are committed
+   * (DeviceOptions.deferReplayRecords; never with releaseAfterEach, whose lease ends with the operation).
+   */
+  readonly deferReplays: boolean;
   readonly rotationPeriodMsgs: number;
   readonly rotationPeriodMs: number;
   readonly reservationBlock: number;
@@ -117,6 +128,17 @@ export class DeviceContext {
    * decrypted in order cost one store read per window, not one each. Bounded by REPLAY_CACHE_LIMIT.
    */
   readonly replayCache: Map<string, ReplayEntry | null> = new Map();
+  /**
+   * Replay records of events already decrypted and returned, not yet committed (`deferReplays`).
+   * A background flush commits them, many per commit; every commit (`commit`) carries them too, and
+   * a failed one keeps them here for the next. They are facts (these events were seen), so they stay
+   * valid across a lost lease and a dropped cache; `loadReplay` consults them first.
+   */
+  readonly pendingReplays: Map<string, ReplayEntry> = new Map();
+  /** The store commit in flight, if any: commits run one at a time (the flush runs beside operations). */
+  #committing: Promise<void> | undefined;
+  /** The background flush of `pendingReplays`, while it runs. */
+  #flushing: Promise<void> | undefined;
   busy = false;
   readonly waiting: (() => void)[] = [];
   closed = false;
@@ -129,6 +151,7 @@ export class DeviceContext {
     this.leaseDurationMs = settings.leaseDurationMs;
     this.leaseTimeoutMs = settings.leaseTimeoutMs;
     this.releaseAfterEach = settings.releaseAfterEach;
+    this.deferReplays = settings.deferReplays && !settings.releaseAfterEach;
     this.rotationPeriodMsgs = settings.rotationPeriodMsgs;
     this.rotationPeriodMs = settings.rotationPeriodMs;
     this.reservationBlock = settings.reservationBlock;
@@ -255,9 +278,26 @@ export class DeviceContext {
   }
 
   async commit(changes: StoreChanges | Batch): Promise<void> {
+    while (this.#committing !== undefined) await this.#committing;
     const token = this.token;
-    const plain = changes instanceof Batch ? changes.toChanges() : changes;
-    await this.store.commit(plain, token === undefined ? {} : { fence: token });
+    let plain = changes instanceof Batch ? changes.toChanges() : changes;
+    // Deferred replay records go with every commit (records already in the store are kept as they are).
+    const deferred = this.pendingReplays.size === 0 ? undefined : [...this.pendingReplays.values()];
+    if (deferred !== undefined) plain = { ...plain, replays: [...deferred, ...(plain.replays ?? [])] };
+    const done = this.store.commit(plain, token === undefined ? {} : { fence: token });
+    const mine = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#committing = mine;
+    try {
+      await done;
+    } finally {
+      if (this.#committing === mine) this.#committing = undefined;
+    }
+    if (deferred !== undefined) {
+      for (const entry of deferred) this.pendingReplays.delete(replayKey(entry.sessionId, entry.messageIndex));
+    }
     // Committed: the cached values follow (a failed commit drops every cache instead).
     for (const v of plain.values ?? []) this.values.set(v.key, v.value ?? undefined);
     if (plain.replays !== undefined) {
@@ -267,6 +307,58 @@ export class DeviceContext {
         if (!this.replayCache.get(key)) this.replayCache.set(key, entry);
       }
     }
+  }
+
+  /**
+   * Commits an operation's batch; one holding only replay records is deferred instead when
+   * `deferReplays` is on and the lease is held: the records join `pendingReplays` (which `loadReplay`
+   * reads first, so this process refuses a replay at once) and the operation returns while a background flush commits
+   * them. Past MAX_PENDING_REPLAYS the operation waits for that commit; if it fails, the operation's
+   * own records leave again and the error is its result.
+   */
+  commitOrDefer(batch: Batch): Promise<void> | undefined {
+    if (!this.deferReplays || this.token === undefined || !batch.onlyReplays) return this.commit(batch);
+    const added: string[] = [];
+    for (const entry of batch.replays) {
+      const key = replayKey(entry.sessionId, entry.messageIndex);
+      if (this.pendingReplays.has(key)) continue;
+      this.pendingReplays.set(key, entry);
+      added.push(key);
+    }
+    if (this.pendingReplays.size <= MAX_PENDING_REPLAYS) {
+      this.#scheduleFlush();
+      return undefined;
+    }
+    return this.commit({}).catch((error: unknown) => {
+      for (const key of added) this.pendingReplays.delete(key);
+      throw error;
+    });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushing !== undefined) return;
+    this.#flushing = this.#flush().finally(() => {
+      this.#flushing = undefined;
+    });
+  }
+
+  /**
+   * Commits `pendingReplays` in the background until none are left. Stops, keeping them, when the
+   * lease may have lapsed or a commit fails: the next operation renews the lease and its commit (or
+   * its flush) carries them.
+   */
+  async #flush(): Promise<void> {
+    try {
+      while (this.pendingReplays.size > 0 && !this.closed && this.leaseStillHeld()) await this.commit({});
+    } catch {
+      // Kept in pendingReplays (see above).
+    }
+  }
+
+  /** Waits for a running flush, then commits what is still pending (for close). Store errors are thrown. */
+  async settleReplays(): Promise<void> {
+    if (this.#flushing !== undefined) await this.#flushing;
+    if (this.pendingReplays.size > 0) await this.commit({});
   }
 
   /** Gives the lease back (best effort) and forgets it. */
@@ -284,7 +376,10 @@ export class DeviceContext {
     this.staged = batch;
     try {
       const result = await work(batch);
-      if (!batch.empty) await this.commit(batch);
+      if (!batch.empty) {
+        const committing = this.commitOrDefer(batch);
+        if (committing !== undefined) await committing;
+      }
       return result;
     } finally {
       this.staged = undefined;
@@ -316,7 +411,10 @@ export class DeviceContext {
           if (!batch.empty) await this.commit(batch);
           throw error;
         }
-        if (!batch.empty) await this.commit(batch);
+        if (!batch.empty) {
+          const committing = this.commitOrDefer(batch);
+          if (committing !== undefined) await committing;
+        }
         return value;
       } finally {
         this.staged = undefined;
@@ -382,6 +480,8 @@ export class DeviceContext {
     const staged = this.staged?.replays.find((r) => r.sessionId === sessionId && r.messageIndex === messageIndex);
     if (staged !== undefined) return Promise.resolve(staged);
     const key = replayKey(sessionId, messageIndex);
+    const pending = this.pendingReplays.get(key);
+    if (pending !== undefined) return Promise.resolve(pending);
     const prefetched = this.prefetchedReplays?.get(key) ?? this.replayCache.get(key);
     if (prefetched !== undefined) return Promise.resolve(prefetched ?? undefined);
     if (this.store.loadReplays === undefined || this.token === undefined)
@@ -404,7 +504,8 @@ export class DeviceContext {
       if (this.replayCache.size + keys.length > REPLAY_CACHE_LIMIT) this.replayCache.clear();
       for (const k of keys) {
         const id = replayKey(k.sessionId, k.messageIndex);
-        this.replayCache.set(id, byKey.get(id) ?? null);
+        // A record committed while this read was on its way (a flush) stays.
+        if (!this.replayCache.get(id)) this.replayCache.set(id, byKey.get(id) ?? null);
       }
     }
     return byKey.get(replayKey(sessionId, messageIndex));

@@ -138,6 +138,8 @@ export class Device {
     // process holds it.
     await ctx.exclusive(async () => {
       if (ctx.closed) return;
+      // Deferred replay records first (DeviceOptions.deferReplayRecords), fenced by the lease as ever.
+      if (ctx.leaseStillHeld()) await ctx.settleReplays().catch(() => undefined);
       if (ctx.leaseIsFresh()) {
         const changes = roomKeysOut.closingReservations(ctx);
         if (!changes.empty) await ctx.commit(changes).catch(() => undefined);

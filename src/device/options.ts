@@ -32,6 +32,9 @@ export function contextFor(store: KeyStore, options: DeviceOptions): DeviceConte
   if (options.trustOwnDevice !== undefined && typeof options.trustOwnDevice !== 'function') {
     throw invalidArgument('trustOwnDevice must be a function');
   }
+  if (options.deferReplayRecords !== undefined && typeof options.deferReplayRecords !== 'boolean') {
+    throw invalidArgument('deferReplayRecords must be a boolean');
+  }
   if (options.requestMissingRoomKeys !== undefined && typeof options.requestMissingRoomKeys !== 'boolean') {
     throw invalidArgument('requestMissingRoomKeys must be a boolean');
   }
@@ -52,6 +55,7 @@ export function contextFor(store: KeyStore, options: DeviceOptions): DeviceConte
     leaseDurationMs: options.leaseDurationMs ?? 500,
     leaseTimeoutMs: options.leaseTimeoutMs ?? 30_000,
     releaseAfterEach: options.releaseLeaseAfterEachOperation ?? false,
+    deferReplays: options.deferReplayRecords ?? true,
     rotationPeriodMsgs: options.rotationPeriodMsgs ?? 100,
     rotationPeriodMs: options.rotationPeriodMs ?? 7 * 24 * 3600 * 1000,
     reservationBlock: block,

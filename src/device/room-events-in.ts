@@ -204,7 +204,10 @@ function parseRoomEvent(event: EncryptedRoomEvent, roomId: string | undefined): 
   const room = roomId === undefined ? requireString(event.room_id, 'room_id') : roomId;
   const eventId = requireString(event.event_id, 'event_id');
   const sender = requireString(event.sender, 'sender');
-  const timestamp = typeof event.origin_server_ts === 'number' ? event.origin_server_ts : 0;
+  // The replay record keeps the timestamp; one that is not a timestamp (absent, fractional, negative,
+  // past 2^53) counts as 0, as the stores take only integers in [0, 2^53 - 1].
+  const ts = event.origin_server_ts;
+  const timestamp = Number.isSafeInteger(ts) && (ts as number) >= 0 ? (ts as number) : 0;
   const content = event.content;
   if (isDmlsAlgorithm(content.algorithm)) return { dmls: true, room, eventId, sender, content };
   if (content.algorithm !== MEGOLM_ALGORITHM) {

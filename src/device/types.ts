@@ -59,6 +59,18 @@ export interface DeviceOptions {
    * answered nor are forwarded keys accepted.
    */
   readonly trustOwnDevice?: (device: DeviceInfo) => boolean | Promise<boolean>;
+  /**
+   * Whether a room event's decryption returns before its replay record is committed (default true).
+   * The record (this session and message index belong to this event) is known to the Device at
+   * once, so this process refuses a replay immediately, and a background flush commits the records
+   * of many events together: on IndexedDB, SQLite or PostgreSQL an event then costs no commit of its
+   * own. The price: if the process dies (or loses its lease) within a commit's time after a
+   * decryption, that event's record may be lost, and a server replaying it under another event id
+   * after a restart is not refused. Any other commit carries pending records, and `close()` commits
+   * them. `false` commits each event's record before the event is returned. Off with
+   * `releaseLeaseAfterEachOperation` (the lease ends with each operation).
+   */
+  readonly deferReplayRecords?: boolean;
   /** Send `m.room_key_request` for room events whose key is missing (default true). */
   readonly requestMissingRoomKeys?: boolean;
   /** DMLS rooms (off unless given). */

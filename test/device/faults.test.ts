@@ -14,10 +14,10 @@ const ALICE = '@alice:example.org';
 const BOB = '@bob:example.org';
 const ROOM = '!faults:example.org';
 
-async function world(seed = 1, aliceOptions: ExtraDeviceOptions = {}) {
+async function world(seed = 1, aliceOptions: ExtraDeviceOptions = {}, bobOptions: ExtraDeviceOptions = {}) {
   const server = new FaultHomeserver({ seed });
   const alice = await DeviceClient.create(server, ALICE, 'ALICEDEV', { device: aliceOptions });
-  const bob = await DeviceClient.create(server, BOB, 'BOBDEV');
+  const bob = await DeviceClient.create(server, BOB, 'BOBDEV', { device: bobOptions });
   await alice.publish();
   await bob.publish();
   const [bobInfo] = await alice.track(BOB);
@@ -375,7 +375,7 @@ describe('store commits that fail before applying, or apply and then fail', () =
   });
 
   it('decryptRoomEvent whose replay record fails to commit, either way: the retry returns the event', async () => {
-    const { alice, bob, bobInfo } = await world();
+    const { alice, bob, bobInfo } = await world(1, {}, { deferReplayRecords: false });
     await alice.shareRoomKey(ROOM, [bobInfo]);
     await bob.receive();
     for (const mode of ['fail-before', 'fail-after'] as const) {

@@ -465,7 +465,9 @@ async function makeWorld(): Promise<World> {
   const server = new FaultHomeserver();
   // No rotation by count: every run adds messages to one session.
   const alice = await DeviceClient.create(server, ALICE, 'ALICEDEV', { device: { rotationPeriodMsgs: 1_000_000 } });
-  const bob = await DeviceClient.create(server, BOB, 'BOBDEV');
+  // Replay records committed with each event, so that each check sees exactly one operation's writes
+  // (the deferred default is tested in test/device/deferred-replays.test.ts).
+  const bob = await DeviceClient.create(server, BOB, 'BOBDEV', { device: { deferReplayRecords: false } });
   await alice.publish();
   await bob.publish({ oneTimeKeys: 100 });
   const [bobInfo] = await alice.track(BOB);
