@@ -63,6 +63,22 @@ const S = {
 
 const OLM_BY_USE = 'byLastUse';
 
+/** Inserts replay records, keeping any that exist (insert-only, as every store does). */
+function addReplays(store: IDBObjectStore, scope: string, replays: readonly ReplayEntry[]): void {
+  for (const r of replays) {
+    // add() refuses an existing key; swallowing that one error keeps the old entry and the transaction alive.
+    const req = store.add({ scope, ...r });
+    req.onerror = (event) => {
+      if (req.error?.name === 'ConstraintError') {
+        event.preventDefault();
+        event.stopPropagation();
+      }
+    };
+  }
+}
+
+const REPLAY_COMMIT_STORES = [S.replays, S.leases];
+
 const COMMIT_STORES = [
   S.accounts,
   S.olmSessions,
@@ -301,30 +317,52 @@ export class IndexedDbStore implements KeyStore {
 
   async loadReplays(keys: readonly ReplayKey[]): Promise<ReplayEntry[]> {
     const checked = checkReplayKeys(keys);
-    // One read transaction for all of them.
+    // One read transaction for all of them; a run of consecutive indices of one session (the Device
+    // reads a window of the indices after the one it needs) is one range request instead of one each.
     const tx = this.#transaction(S.replays, 'readonly');
     const store = tx.objectStore(S.replays);
-    let rows: (ReplayEntry | undefined)[];
+    const requests: IDBRequest[] = [];
+    for (let i = 0; i < checked.length; ) {
+      const { sessionId, messageIndex } = checked[i]!;
+      let end = i + 1;
+      while (
+        end < checked.length &&
+        checked[end]!.sessionId === sessionId &&
+        checked[end]!.messageIndex === messageIndex + (end - i)
+      ) {
+        end++;
+      }
+      requests.push(
+        end - i === 1
+          ? store.get([this.scope, sessionId, messageIndex])
+          : store.getAll(
+              IDBKeyRange.bound(
+                [this.scope, sessionId, messageIndex],
+                [this.scope, sessionId, messageIndex + (end - i - 1)],
+              ),
+            ),
+      );
+      i = end;
+    }
+    let results: unknown[];
     try {
-      rows = (await Promise.all(checked.map((k) => request(store.get([this.scope, k.sessionId, k.messageIndex]))))) as (
-        | ReplayEntry
-        | undefined
-      )[];
+      results = await Promise.all(requests.map((r) => request(r)));
     } catch (error) {
       throw ioError(this.backend, 'loadReplays', error);
     }
-    return rows.flatMap((row) =>
-      row === undefined
-        ? []
-        : [
-            {
-              sessionId: row.sessionId,
-              messageIndex: row.messageIndex,
-              eventId: row.eventId,
-              originServerTs: row.originServerTs,
-            },
-          ],
-    );
+    const entries: ReplayEntry[] = [];
+    for (const result of results) {
+      for (const row of (Array.isArray(result) ? result : [result]) as (ReplayEntry | undefined)[]) {
+        if (row === undefined) continue;
+        entries.push({
+          sessionId: row.sessionId,
+          messageIndex: row.messageIndex,
+          eventId: row.eventId,
+          originServerTs: row.originServerTs,
+        });
+      }
+    }
+    return entries;
   }
 
   async loadMlsGroup(groupId: string): Promise<MlsGroupEntry | undefined> {
@@ -356,7 +394,11 @@ export class IndexedDbStore implements KeyStore {
       c.inboundGroupSessions.length + c.removeInboundGroupSessions.length === 0 &&
       c.outboundGroupSessions.length + c.removeOutboundGroupSessions.length === 0 &&
       c.mlsGroups.length + c.removeMlsGroups.length + c.values.length === 0;
-    const tx = this.#transaction(COMMIT_STORES, 'readwrite', onlyReplays);
+    // Only the object stores this batch touches (and the lease row for the fence): a commit of replay
+    // records then does not hold up reads of sessions or values, which wait for any read-write
+    // transaction whose scope overlaps theirs.
+    const scopeStores = onlyReplays ? (fence === undefined ? [S.replays] : REPLAY_COMMIT_STORES) : COMMIT_STORES;
+    const tx = this.#transaction(scopeStores, 'readwrite', onlyReplays);
     const done = finished(tx);
     let lost: StoreError | undefined;
     // From here to `await done` nothing awaits: every request is queued while the transaction is active.
@@ -371,42 +413,13 @@ export class IndexedDbStore implements KeyStore {
           }
         };
       }
-      if (c.account !== undefined) tx.objectStore(S.accounts).put({ scope, ...c.account });
-      const olm = tx.objectStore(S.olmSessions);
-      for (const k of c.removeOlmSessions) olm.delete([scope, k.senderKey, k.sessionId]);
-      for (const s of c.olmSessions) {
-        olm.put({ scope, senderKey: s.senderKey, sessionId: s.sessionId, lastUsedAt: s.lastUsedAt, ...s.record });
-      }
-      const inb = tx.objectStore(S.inboundGroupSessions);
-      for (const k of c.removeInboundGroupSessions) inb.delete([scope, k.roomId, k.sessionId]);
-      for (const s of c.inboundGroupSessions) {
-        inb.put({ scope, roomId: s.roomId, sessionId: s.sessionId, senderKey: s.senderKey, ...s.record });
-      }
-      const out = tx.objectStore(S.outboundGroupSessions);
-      for (const roomId of c.removeOutboundGroupSessions) out.delete([scope, roomId]);
-      for (const s of c.outboundGroupSessions)
-        out.put({ scope, roomId: s.roomId, sessionId: s.sessionId, ...s.record });
-      const replays = tx.objectStore(S.replays);
-      for (const r of c.replays) {
-        // add() refuses an existing key; swallowing that one error keeps the old entry and the transaction alive.
-        const req = replays.add({ scope, ...r });
-        req.onerror = (event) => {
-          if (req.error?.name === 'ConstraintError') {
-            event.preventDefault();
-            event.stopPropagation();
-          }
-        };
-      }
-      const mls = tx.objectStore(S.mlsGroups);
-      for (const groupId of c.removeMlsGroups) mls.delete([scope, groupId]);
-      for (const g of c.mlsGroups) mls.put({ scope, groupId: g.groupId, ...g.record });
-      const values = tx.objectStore(S.values);
-      for (const v of c.values) {
-        if (v.value === null) values.delete([scope, v.key]);
-        else values.put({ scope, key: v.key, value: v.value });
+      if (onlyReplays) {
+        addReplays(tx.objectStore(S.replays), scope, c.replays);
+      } else {
+        this.#writeAll(tx, c);
       }
       // No explicit tx.commit(): Chromium aborts a committing transaction when a request fails, even the
-      // duplicate-replay add() whose error is handled above. It commits by itself once the requests are done.
+      // duplicate-replay add() whose error is handled in addReplays. It commits by itself once the requests are done.
     } catch (error) {
       try {
         tx.abort();
@@ -423,10 +436,41 @@ export class IndexedDbStore implements KeyStore {
     }
   }
 
+  /** Queues every write of a normalized batch in `tx` (whose scope is COMMIT_STORES). */
+  #writeAll(tx: IDBTransaction, c: ReturnType<typeof normalizeChanges>): void {
+    const scope = this.scope;
+    if (c.account !== undefined) tx.objectStore(S.accounts).put({ scope, ...c.account });
+    const olm = tx.objectStore(S.olmSessions);
+    for (const k of c.removeOlmSessions) olm.delete([scope, k.senderKey, k.sessionId]);
+    for (const s of c.olmSessions) {
+      olm.put({ scope, senderKey: s.senderKey, sessionId: s.sessionId, lastUsedAt: s.lastUsedAt, ...s.record });
+    }
+    const inb = tx.objectStore(S.inboundGroupSessions);
+    for (const k of c.removeInboundGroupSessions) inb.delete([scope, k.roomId, k.sessionId]);
+    for (const s of c.inboundGroupSessions) {
+      inb.put({ scope, roomId: s.roomId, sessionId: s.sessionId, senderKey: s.senderKey, ...s.record });
+    }
+    const out = tx.objectStore(S.outboundGroupSessions);
+    for (const roomId of c.removeOutboundGroupSessions) out.delete([scope, roomId]);
+    for (const s of c.outboundGroupSessions) out.put({ scope, roomId: s.roomId, sessionId: s.sessionId, ...s.record });
+    addReplays(tx.objectStore(S.replays), scope, c.replays);
+    const mls = tx.objectStore(S.mlsGroups);
+    for (const groupId of c.removeMlsGroups) mls.delete([scope, groupId]);
+    for (const g of c.mlsGroups) mls.put({ scope, groupId: g.groupId, ...g.record });
+    const values = tx.objectStore(S.values);
+    for (const v of c.values) {
+      if (v.value === null) values.delete([scope, v.key]);
+      else values.put({ scope, key: v.key, value: v.value });
+    }
+  }
+
   async tryAcquireLease(holder: string, durationMs: number): Promise<LeaseToken | undefined> {
     checkHolder(holder);
     checkDuration(durationMs);
-    const tx = this.#transaction(S.leases, 'readwrite');
+    // Relaxed durability (as the browser's default): the lease excludes live holders through the
+    // transactions' isolation, not through the disk, and after a power cut no holder is alive. A strict
+    // write here waited for the disk on every renewal (twice a lease period), stalling the operation.
+    const tx = this.#transaction(S.leases, 'readwrite', true);
     const done = finished(tx);
     const store = tx.objectStore(S.leases);
     let taken: LeaseRow | undefined;
@@ -448,7 +492,7 @@ export class IndexedDbStore implements KeyStore {
 
   async releaseLease(token: LeaseToken): Promise<void> {
     const t = checkToken(token);
-    const tx = this.#transaction(S.leases, 'readwrite');
+    const tx = this.#transaction(S.leases, 'readwrite', true);
     const done = finished(tx);
     const store = tx.objectStore(S.leases);
     const req = store.get(this.scope) as IDBRequest<(LeaseRow & { scope: string }) | undefined>;

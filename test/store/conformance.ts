@@ -346,6 +346,21 @@ export const conformanceCases: readonly ConformanceCase[] = [
           'loadReplays finds exactly those',
         );
         checkEqual(await s.loadReplays!([]), [], 'loadReplays of nothing');
+        // Runs of consecutive indices (the Device reads windows; a store may read them as ranges),
+        // ending where another session's keys begin, and at the largest index.
+        const window = (sessionId: string, from: number, count: number) =>
+          Array.from({ length: count }, (_, i) => ({ sessionId, messageIndex: from + i }));
+        const runs = await s.loadReplays!([
+          ...window('megolm', 2, 3),
+          ...window('other', 0, 3),
+          ...window('megolm', 2 ** 32 - 3, 3),
+          ...window('megolm', 0, 2),
+        ]);
+        checkEqual(
+          [...runs].sort((a, b) => a.messageIndex - b.messageIndex),
+          [rp(0, '$first'), rp(1, '$other'), rp(2, '$a'), rp(2 ** 32 - 1, '$last')],
+          'loadReplays over runs of consecutive indices finds exactly those',
+        );
       });
     },
   },
