@@ -5,12 +5,12 @@
  * `m.room_key` to-device messages with the devices that do not have it yet.
  */
 
-import { platformWanted, viaPlatform } from '../crypto/platform.js';
+import { platformWanted, viaPlatform, withPlatformCrypto } from '../crypto/platform.js';
 import { stringifyJson } from '../encoding/json.js';
 import { invalidArgument } from '../errors.js';
 import { Curve25519PublicKey } from '../keys.js';
 import { groupSessionBody, groupSessionFromBody } from '../megolm/group-session.js';
-import { GroupSession, InboundGroupSession, SessionKey } from '../megolm/index.js';
+import { GroupSession, InboundGroupSession, type MegolmMessage, SessionKey } from '../megolm/index.js';
 import type { Account } from '../olm/account.js';
 import type { OutboundGroupSessionEntry } from '../store/types.js';
 import { argString, checkDeviceInfo, deviceLabel, isObject, MEGOLM_ALGORITHM } from './common.js';
@@ -213,7 +213,9 @@ export function encryptRoomEvent(
     }
     const index = state.session.messageIndex;
     const current = state;
-    const result = await viaPlatform(() => encryptWith(ctx, account, roomId, current, plaintext));
+    const result = platformWanted()
+      ? await encryptWithPlatform(ctx, account, roomId, current, plaintext)
+      : encryptWith(ctx, account, roomId, current, plaintext);
     if (index >= state.meta.reservedUntil) {
       state.meta = { ...state.meta, reservedUntil: index + ctx.reservationBlock };
       (changes ??= new Batch()).outboundGroupSessions.push(outboundEntry(ctx, roomId, state));
@@ -233,12 +235,47 @@ function encryptWith(
   state: OutboundState,
   plaintext: string,
 ): RoomEncryptionResult {
-  // Until shareRoomKey has recorded a recipient, the caller must still share the key: say so on
-  // every message (also after a retry whose first attempt created the session and then failed).
-  const sessionKey =
-    state.meta.sharedWith.length === 0 ? (state.meta.initialKey ?? keyToShare(state).toBase64()) : undefined;
+  const sessionKey = sessionKeyToShare(state);
   const index = state.session.messageIndex;
-  const ciphertext = state.session.encrypt(plaintext);
+  return encryptionResult(ctx, account, roomId, state, sessionKey, index, state.session.encrypt(plaintext));
+}
+
+/**
+ * `encryptWith` where WebCrypto signs (see crypto/platform.ts): the message is encrypted and MAC-ed
+ * once, then signed asynchronously and completed, instead of the whole call running again with the
+ * signature replayed.
+ */
+async function encryptWithPlatform(
+  ctx: DeviceContext,
+  account: Account,
+  roomId: string,
+  state: OutboundState,
+  plaintext: string,
+): Promise<RoomEncryptionResult> {
+  const sessionKey = await viaPlatform(() => sessionKeyToShare(state));
+  const index = state.session.messageIndex;
+  const prepared = state.session.prepareEncrypt(plaintext);
+  const message = prepared.complete(await withPlatformCrypto(prepared.sign));
+  return encryptionResult(ctx, account, roomId, state, sessionKey, index, message);
+}
+
+/**
+ * Until shareRoomKey has recorded a recipient, the caller must still share the key: say so on every
+ * message (also after a retry whose first attempt created the session and then failed).
+ */
+function sessionKeyToShare(state: OutboundState): string | undefined {
+  return state.meta.sharedWith.length === 0 ? (state.meta.initialKey ?? keyToShare(state).toBase64()) : undefined;
+}
+
+function encryptionResult(
+  ctx: DeviceContext,
+  account: Account,
+  roomId: string,
+  state: OutboundState,
+  sessionKey: string | undefined,
+  index: number,
+  ciphertext: MegolmMessage,
+): RoomEncryptionResult {
   const sessionId = state.session.sessionId;
   const content = {
     algorithm: MEGOLM_ALGORITHM,

@@ -15,12 +15,22 @@ import { Ed25519PublicKey } from '../keys.js';
 import { openPickle, PickleKind, parsePickleBody, sealPickle } from '../pickle.js';
 import { deriveKeys, encryptWith } from './cipher.js';
 import { checkConfig, MegolmSessionConfig } from './config.js';
-import { MegolmMessage, SessionKey } from './messages.js';
+import { MegolmMessage, SessionKey, type UnsignedMegolmMessage } from './messages.js';
 import { advance, advanceTo, newRatchetState, RATCHET_LENGTH, type RatchetState } from './ratchet.js';
 
 const PICKLE_SCHEMA = 1;
 const KEY_SEED = 0;
 const KEY_EXPANDED = 1;
+
+/** @internal A message prepared by `GroupSession.prepareEncrypt`. */
+export interface PreparedMegolmEncryption {
+  /** What the session's key signs. */
+  readonly signed: Uint8Array;
+  /** The session's signature over `signed`, on the active crypto backend. */
+  sign(): Uint8Array;
+  /** Attaches the signature, advances the ratchet, and gives the message. */
+  complete(signature: Uint8Array): MegolmMessage;
+}
 
 /** @internal The parts a GroupSession is made of (libolm import, tests). */
 export interface GroupSessionParts {
@@ -89,33 +99,54 @@ export class GroupSession {
   }
 
   encrypt(plaintext: Uint8Array | string): MegolmMessage {
+    const prepared = this.prepareEncrypt(plaintext);
+    return prepared.complete(prepared.sign());
+  }
+
+  /**
+   * @internal `encrypt` in two steps, for a signature computed elsewhere (the Device signs through
+   * WebCrypto in browsers, which is asynchronous): the message is encrypted and MAC-ed now, and
+   * `complete` attaches the signature and advances the ratchet. Nothing changes until `complete`;
+   * a prepared message whose session encrypted or skipped ahead in between is refused there.
+   */
+  prepareEncrypt(plaintext: Uint8Array | string): PreparedMegolmEncryption {
     this.#checkUsable();
-    if (typeof plaintext === 'string') return withUtf8(plaintext, this.#encryptBytes);
+    if (typeof plaintext === 'string') return withUtf8(plaintext, this.#prepareBytes);
     if (!isBytes(plaintext)) throw invalidArgument('plaintext must be a string or a Uint8Array');
-    return this.#encryptBytes(plaintext);
+    return this.#prepareBytes(plaintext);
   }
 
   // A field, not a method: withUtf8 takes it as is, with no closure made per message.
-  readonly #encryptBytes = (bytes: Uint8Array): MegolmMessage => {
+  readonly #prepareBytes = (bytes: Uint8Array): PreparedMegolmEncryption => {
     const ratchet = this.#ratchet;
+    const counter = ratchet.counter;
     const keys = deriveKeys(ratchet.data);
-    let message: MegolmMessage;
+    let unsigned: UnsignedMegolmMessage;
     try {
       const ciphertext = encryptWith(keys, bytes);
-      message = MegolmMessage.encode(
-        this.#config.messageVersion,
-        ratchet.counter,
-        ciphertext,
-        keys.macKey,
-        this.#signingKey,
-      );
+      unsigned = MegolmMessage.encodeUnsigned(this.#config.messageVersion, counter, ciphertext, keys.macKey);
     } finally {
       // Equivalent mutant (an empty block): a wipe of secrets, not observable through the API.
       keys.all.fill(0);
     }
-    // Nothing below can fail: commit.
-    advance(ratchet);
-    return message;
+    return {
+      signed: unsigned.signed,
+      sign: () => this.#signingKey.sign(unsigned.signed),
+      complete: (signature: Uint8Array): MegolmMessage => {
+        this.#checkUsable();
+        if (ratchet.counter !== counter) {
+          throw new SessionError(
+            'SESSION_MISMATCH',
+            'the session encrypted or advanced since this message was prepared',
+          );
+        }
+        if (!isBytes(signature) || signature.length !== 64) throw invalidArgument('a signature is 64 bytes');
+        const message = unsigned.complete(signature);
+        // Nothing below can fail: commit.
+        advance(ratchet);
+        return message;
+      },
+    };
   };
 
   /**

@@ -46,6 +46,14 @@ function stringInput(input: unknown, what: string): string {
   return input;
 }
 
+/** @internal A Megolm message encoded up to its signature (see `MegolmMessage.encodeUnsigned`). */
+export interface UnsignedMegolmMessage {
+  /** What the session's key signs: version ‖ payload ‖ MAC. */
+  readonly signed: Uint8Array;
+  /** Writes the 64-byte signature and gives the message. */
+  complete(signature: Uint8Array): MegolmMessage;
+}
+
 /** An encrypted, MAC-ed and signed Megolm message. Public data. */
 export class MegolmMessage {
   /** Brand check: only objects this class built (not a Proxy, not Object.create of the prototype). */
@@ -83,9 +91,25 @@ export class MegolmMessage {
     macKey: Uint8Array,
     signingKey: Ed25519SecretKey,
   ): MegolmMessage {
+    const unsigned = MegolmMessage.encodeUnsigned(version, messageIndex, ciphertext, macKey);
+    return unsigned.complete(signingKey.sign(unsigned.signed));
+  }
+
+  /**
+   * @internal `encode` up to the signature: `signed` is version ‖ payload ‖ MAC, and `complete`
+   * writes the signature after it and gives the message (for a signature computed elsewhere, e.g.
+   * by WebCrypto: see GroupSession.prepareEncrypt).
+   */
+  static encodeUnsigned(
+    version: number,
+    messageIndex: number,
+    ciphertext: Uint8Array,
+    macKey: Uint8Array,
+  ): UnsignedMegolmMessage {
     const macLength = macLengthForVersion(version);
     const payloadLength = 1 + 1 + varintLength(messageIndex) + 1 + varintLength(ciphertext.length) + ciphertext.length;
-    const bytes = allocPublic(payloadLength + macLength + SIGNATURE_LENGTH);
+    const signedLength = payloadLength + macLength;
+    const bytes = allocPublic(signedLength + SIGNATURE_LENGTH);
     bytes[0] = version;
     bytes[1] = 0x08;
     // Index 0 is encoded too: libolm cannot decode a message without it.
@@ -94,8 +118,14 @@ export class MegolmMessage {
     o = writeVarint(bytes, o, ciphertext.length);
     bytes.set(ciphertext, o);
     computeMac(macKey, bytes, payloadLength, bytes, payloadLength, macLength);
-    bytes.set(signingKey.sign(bytes.subarray(0, payloadLength + macLength)), payloadLength + macLength);
-    return new MegolmMessage(version, messageIndex, bytes, o, o + ciphertext.length);
+    const start = o;
+    return {
+      signed: bytes.subarray(0, signedLength),
+      complete: (signature: Uint8Array): MegolmMessage => {
+        bytes.set(signature, signedLength);
+        return new MegolmMessage(version, messageIndex, bytes, start, start + ciphertext.length);
+      },
+    };
   }
 
   static fromBytes(input: Uint8Array): MegolmMessage {
