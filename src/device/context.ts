@@ -137,6 +137,8 @@ export class DeviceContext {
   readonly pendingReplays: Map<string, ReplayEntry> = new Map();
   /** The store commit in flight, if any: commits run one at a time (the flush runs beside operations). */
   #committing: Promise<void> | undefined;
+  /** Per session, the last window of replay records read ahead, and its read while in flight (`#readAhead`). */
+  readonly #ahead: Map<string, { from: number; done: Promise<void> | undefined }> = new Map();
   /** The background flush of `pendingReplays`, while it runs. */
   #flushing: Promise<void> | undefined;
   busy = false;
@@ -275,6 +277,7 @@ export class DeviceContext {
     this.outbound.clear();
     this.roomSettings.clear();
     this.replayCache.clear();
+    this.#ahead.clear();
   }
 
   async commit(changes: StoreChanges | Batch): Promise<void> {
@@ -483,14 +486,61 @@ export class DeviceContext {
     const pending = this.pendingReplays.get(key);
     if (pending !== undefined) return Promise.resolve(pending);
     const prefetched = this.prefetchedReplays?.get(key) ?? this.replayCache.get(key);
-    if (prefetched !== undefined) return Promise.resolve(prefetched ?? undefined);
+    if (prefetched !== undefined) {
+      if (this.token !== undefined) this.#nearWindowEnd(sessionId, messageIndex);
+      return Promise.resolve(prefetched ?? undefined);
+    }
     if (this.store.loadReplays === undefined || this.token === undefined)
       return this.store.loadReplay(sessionId, messageIndex);
     return this.#loadReplayWindow(sessionId, messageIndex);
   }
 
-  /** Reads the records of `messageIndex` and the indices after it (where events in order go next) into the cache. */
+  /**
+   * The record at `messageIndex`, through the window cache: when no window read covers it yet, reads
+   * the window starting there. A read-ahead in flight that covers it is waited for instead.
+   */
   async #loadReplayWindow(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
+    const ahead = this.#ahead.get(sessionId);
+    if (ahead?.done !== undefined && messageIndex >= ahead.from && messageIndex < ahead.from + REPLAY_WINDOW) {
+      await ahead.done;
+      const key = replayKey(sessionId, messageIndex);
+      const known = this.pendingReplays.get(key) ?? this.replayCache.get(key);
+      if (known !== undefined) return known ?? undefined;
+    }
+    const found = await this.#readWindow(sessionId, messageIndex);
+    this.#readAhead(sessionId, messageIndex + REPLAY_WINDOW);
+    return found;
+  }
+
+  /**
+   * Events in order go next to the indices after the windows read so far: the next window is read in
+   * the background once the events reach the last one read (a read waits for any commit in flight,
+   * which a decryption should not). Called on every cache hit; cheap when there is nothing to do.
+   */
+  #nearWindowEnd(sessionId: string, messageIndex: number): void {
+    const ahead = this.#ahead.get(sessionId);
+    if (ahead === undefined || ahead.done !== undefined || messageIndex < ahead.from) return;
+    this.#readAhead(sessionId, ahead.from + REPLAY_WINDOW);
+  }
+
+  #readAhead(sessionId: string, from: number): void {
+    if (from > MAX_REPLAY_INDEX) return;
+    const entry: { from: number; done: Promise<void> | undefined } = { from, done: undefined };
+    entry.done = this.#readWindow(sessionId, from).then(
+      () => {
+        entry.done = undefined;
+      },
+      () => {
+        entry.done = undefined; // read again when needed
+      },
+    );
+    this.#ahead.delete(sessionId);
+    this.#ahead.set(sessionId, entry);
+    if (this.#ahead.size > 64) this.#ahead.delete(this.#ahead.keys().next().value!);
+  }
+
+  /** Reads the records of `messageIndex` and the indices after it (where events in order go next) into the cache. */
+  async #readWindow(sessionId: string, messageIndex: number): Promise<ReplayEntry | undefined> {
     const generation = this.token?.generation;
     const keys: { sessionId: string; messageIndex: number }[] = [];
     for (let i = messageIndex; i < messageIndex + REPLAY_WINDOW && i <= MAX_REPLAY_INDEX; i++) {

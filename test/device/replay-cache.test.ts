@@ -26,7 +26,7 @@ async function pair(bobOptions: Parameters<typeof DeviceClient.create>[3] = {}) 
 }
 
 describe('the replay cache', () => {
-  it('events in order: one store read per 64 indices (90 events: two), none per event', async () => {
+  it('events in order: one store read per 64 indices, the next window read ahead (90 events: 0, 64, 128), none per event', async () => {
     const { alice, bob } = await pair();
     const events = [];
     for (let i = 0; i < 90; i++) events.push((await alice.post(ROOM, { i })).event);
@@ -36,11 +36,13 @@ describe('the replay cache', () => {
       expect((await bob.device.decryptRoomEvent(event)).event.content).toEqual({ i });
     }
     expect(single).not.toHaveBeenCalled();
-    expect(window.mock.calls.length).toBe(2);
+    // The first window when event 0 missed; each next one as the events reached the last one read.
+    expect(window.mock.calls.map((c) => c[0][0]!.messageIndex)).toEqual([0, 64, 128]);
+    expect(window.mock.calls.every((c) => c[0].length === 64)).toBe(true);
     // A replay of one of them (another event id at a used index) is still refused, from the cache.
     const replayed = { ...events[70]!, event_id: '$another' };
     expect(await codeOf(bob.device.decryptRoomEvent(replayed))).toBe('EVENT_REPLAYED');
-    expect(window.mock.calls.length).toBe(2);
+    expect(window.mock.calls.length).toBe(3);
   });
 
   it('a record written by another process while it held the lease is seen after the lease comes back', async () => {
