@@ -139,6 +139,8 @@ export class DeviceContext {
   #committing: Promise<void> | undefined;
   /** Per session, the last window of replay records read ahead, and its read while in flight (`#readAhead`). */
   readonly #ahead: Map<string, { from: number; done: Promise<void> | undefined }> = new Map();
+  /** A background renewal of the lease in flight (`renewAhead`). */
+  #renewing: Promise<void> | undefined;
   /** The background flush of `pendingReplays`, while it runs. */
   #flushing: Promise<void> | undefined;
   busy = false;
@@ -191,6 +193,7 @@ export class DeviceContext {
       for (let attempt = 0; ; attempt++) {
         try {
           if (!this.leaseIsFresh()) await this.renewLease();
+          else if (!this.releaseAfterEach) this.renewAhead();
           return await operation();
         } catch (error) {
           this.dropCaches();
@@ -244,6 +247,38 @@ export class DeviceContext {
 
   leaseStillHeld(): boolean {
     return this.token !== undefined && Date.now() < this.leaseDeadline;
+  }
+
+  /**
+   * With less than three quarters of the lease left (but more than half, so it cannot have lapsed),
+   * renews it in the background, one try: operations then find it fresh instead of waiting for the
+   * store on every second renewal. A try that does not come back with this lease's generation changes
+   * nothing (the next renewal in the foreground, or a fenced commit, finds out).
+   */
+  renewAhead(): void {
+    if (this.#renewing !== undefined || this.leaseDeadline - Date.now() > (this.leaseDurationMs * 3) / 4) return;
+    const token = this.token;
+    if (token === undefined) return;
+    const started = Date.now();
+    this.#renewing = this.store
+      .tryAcquireLease(this.holder, this.leaseDurationMs)
+      .then(
+        (next) => {
+          if (next !== undefined && this.token === token && next.generation === token.generation && !this.closed) {
+            this.token = next;
+            this.leaseDeadline = started + this.leaseDurationMs;
+          }
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.#renewing = undefined;
+      });
+  }
+
+  /** Waits for a background renewal (before the lease is given back, so that it is not taken again). */
+  async settleRenewal(): Promise<void> {
+    if (this.#renewing !== undefined) await this.#renewing;
   }
 
   async renewLease(): Promise<void> {
@@ -366,6 +401,7 @@ export class DeviceContext {
 
   /** Gives the lease back (best effort) and forgets it. */
   async releaseLease(): Promise<void> {
+    await this.settleRenewal();
     if (this.token !== undefined) await this.store.releaseLease(this.token).catch(() => undefined);
     this.token = undefined;
   }

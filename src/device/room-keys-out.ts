@@ -171,6 +171,7 @@ export function encryptRoomEvent(
   // the queue is bypassed: no other operation is running, and this one cannot be interleaved.
   // Not when WebCrypto does the signing (a browser on the noble backend): that path awaits.
   if (!ctx.busy && !ctx.closed && ctx.leaseIsFresh() && !platformWanted()) {
+    if (!ctx.releaseAfterEach) ctx.renewAhead();
     try {
       const account = ctx.account;
       const state = ctx.outbound.get(roomId);
