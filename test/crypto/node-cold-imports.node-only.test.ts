@@ -41,3 +41,42 @@ describe('what the default entry point loads under Node', () => {
     }
   });
 });
+
+describe('what the first protocol calls load under Node', () => {
+  it("Megolm and Olm round trips do not load Node's WebCrypto (its first use costs milliseconds)", async () => {
+    // A fresh process, as a bridge restarting: the sources bundled for the node condition, run by node.
+    const result = await build({
+      stdin: {
+        contents: `
+          import { Account, GroupSession, InboundGroupSession, SessionConfig } from 'triturus';
+          const outbound = GroupSession.create();
+          const inbound = InboundGroupSession.fromSessionKey(outbound.sessionKey());
+          inbound.decrypt(outbound.encrypt('hello'));
+          const alice = Account.create();
+          const bob = Account.create();
+          bob.generateOneTimeKeys(1);
+          const [, otk] = [...bob.oneTimeKeys][0];
+          const session = alice.createOutboundSession(SessionConfig.version1(), bob.curve25519Key, otk);
+          bob.createInboundSession(alice.curve25519Key, session.encrypt('hi'));
+          // Importing node:crypto loads internal/crypto/webcrypto already; its first use (getRandomValues) loads the rest.
+          const loaded = process.moduleLoadList.filter((m) => m.includes('internal/crypto/webidl'));
+          console.log(JSON.stringify(loaded));
+        `,
+        resolveDir: root,
+        loader: 'ts',
+      },
+      bundle: true,
+      write: false,
+      platform: 'node',
+      format: 'esm',
+      conditions: ['triturus-source', 'node'],
+      logLevel: 'silent',
+    });
+    const { execFileSync } = await import('node:child_process');
+    const output = execFileSync(process.execPath, ['--input-type=module', '-'], {
+      input: result.outputFiles[0]!.text,
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(output.trim().split('\n').at(-1)!)).toEqual([]);
+  });
+});

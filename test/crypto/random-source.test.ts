@@ -10,6 +10,7 @@ import {
   setRandomSource,
   X25519SecretKey,
 } from '../../src/crypto/index.js';
+import { setSystemFill } from '../../src/crypto/random.js';
 import { TriturusError } from '../../src/errors.js';
 import { describeEachBackend, toHex } from './helpers.js';
 
@@ -102,8 +103,27 @@ describe('randomBytes from the system source', () => {
   });
 });
 
+describe("the node backend's own random source", () => {
+  it('with the node backend loaded, random bytes need no WebCrypto (node:crypto, ready at once)', async () => {
+    await import('../../src/crypto/node.js');
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+    Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true, writable: true });
+    try {
+      const a = randomBytes(5000);
+      const b = randomBytes(5000);
+      expect(a.some((x) => x !== 0)).toBe(true);
+      expect(toHex(a)).not.toBe(toHex(b));
+    } finally {
+      Object.defineProperty(globalThis, 'crypto', saved!);
+    }
+  });
+});
+
 describe('no system random source (an engine without WebCrypto)', () => {
   it('generating a key is a TriturusError RANDOM_UNAVAILABLE, and works again once getRandomValues is back', () => {
+    // What a backend brings (the node backend: node:crypto's CSPRNG) is set aside: an engine without
+    // WebCrypto runs the noble backend, which brings none.
+    const backendFill = setSystemFill(undefined);
     const saved = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
     Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true, writable: true });
     let error: unknown;
@@ -115,6 +135,8 @@ describe('no system random source (an engine without WebCrypto)', () => {
     } finally {
       Object.defineProperty(globalThis, 'crypto', saved!);
     }
+    expect(randomBytes(5000).some((b) => b !== 0)).toBe(true);
+    setSystemFill(backendFill);
     expect(error).toBeInstanceOf(TriturusError);
     expect((error as TriturusError).code).toBe('RANDOM_UNAVAILABLE');
     expect(randomBytes(5000).some((b) => b !== 0)).toBe(true);
