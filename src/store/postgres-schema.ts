@@ -12,6 +12,32 @@ import type { InboundGroupSessionEntry, StoredRecord } from './types.js';
 export interface PgClientLike {
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
   release(destroy?: boolean | Error): void;
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  off?(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+function ignoreClientError(): void {
+  // The query in flight fails with the same error, which the store reports (STORE_IO).
+}
+
+/**
+ * Checks out a client for a transaction, listening to its 'error' events until it is released: a
+ * connection that dies mid-transaction (the server restarted, the backend was terminated) emits
+ * 'error' on a checked-out client, and unheard that event would crash the process. The pool listens
+ * to idle clients itself. Returns the client and the release to call instead of `client.release`.
+ */
+export async function checkOut(
+  pool: PgPoolLike,
+): Promise<{ client: PgClientLike; release: (destroy?: boolean) => void }> {
+  const client = await pool.connect();
+  client.on?.('error', ignoreClientError);
+  return {
+    client,
+    release: (destroy) => {
+      client.off?.('error', ignoreClientError);
+      client.release(destroy);
+    },
+  };
 }
 
 /** What this store needs of a `pg` pool: a `pg.Pool` fits. */
@@ -96,17 +122,17 @@ export async function loadDriver(): Promise<typeof Pg> {
   }
 }
 
-export async function rollbackAndRelease(client: PgClientLike): Promise<void> {
+export async function rollbackAndRelease(client: PgClientLike, release: (destroy?: boolean) => void): Promise<void> {
   try {
     await client.query('ROLLBACK');
-    client.release();
+    release();
   } catch {
-    client.release(true); // the connection is in an unknown state: drop it
+    release(true); // the connection is in an unknown state: drop it
   }
 }
 
 export async function migrate(pool: PgPoolLike): Promise<void> {
-  const client = await pool.connect();
+  const { client, release } = await checkOut(pool);
   try {
     await client.query('BEGIN');
     // Serialises concurrent openers (CREATE TABLE IF NOT EXISTS alone races in PostgreSQL).
@@ -123,9 +149,9 @@ export async function migrate(pool: PgPoolLike): Promise<void> {
       await client.query('INSERT INTO triturus_schema (version) VALUES ($1)', [m.version]);
     }
     await client.query('COMMIT');
-    client.release();
+    release();
   } catch (error) {
-    await rollbackAndRelease(client);
+    await rollbackAndRelease(client, release);
     throw error;
   }
 }

@@ -21,6 +21,7 @@ import {
   normalizeChanges,
 } from './common.js';
 import {
+  checkOut,
   type InboundRow,
   inbound,
   loadDriver,
@@ -374,8 +375,9 @@ export class PostgresStore implements KeyStore {
     if (statements.length === 0 && fence === undefined) return;
 
     let client: PgClientLike;
+    let release: (destroy?: boolean) => void;
     try {
-      client = await this.#pool.connect();
+      ({ client, release } = await checkOut(this.#pool));
     } catch (error) {
       throw ioError(this.backend, 'commit (connect)', error);
     }
@@ -392,9 +394,9 @@ export class PostgresStore implements KeyStore {
       }
       for (const [text, values] of statements) await client.query(text, values);
       await client.query('COMMIT');
-      client.release();
+      release();
     } catch (error) {
-      await rollbackAndRelease(client);
+      await rollbackAndRelease(client, release);
       throw ioError(this.backend, 'commit', error);
     }
   }

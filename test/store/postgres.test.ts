@@ -45,6 +45,45 @@ describe('postgres store', () => {
     }
   });
 
+  it('a connection that dies mid-commit: STORE_IO, nothing written, no crash, and the store works on', async () => {
+    const scope = `@dies:example.org|A${Date.now()}`;
+    const store = await PostgresStore.open({ scope, connectionString: url });
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    try {
+      const token = (await store.tryAcquireLease('A', 60_000))!;
+      // Hold the lease row, so the fenced commit waits in its transaction (FOR SHARE) until its backend is terminated.
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT * FROM triturus_leases WHERE scope = $1 FOR UPDATE', [scope]);
+      const replay = { sessionId: 's', messageIndex: 1, eventId: '$e', originServerTs: 1 };
+      const commit = store.commit({ replays: [replay] }, { fence: token }).catch((e: unknown) => e);
+      let pid: number | undefined;
+      for (let i = 0; i < 500 && pid === undefined; i++) {
+        // Inside a transaction the activity view is a snapshot taken once: take a new one each time.
+        await blocker.query('SELECT pg_stat_clear_snapshot()');
+        const { rows } = await blocker.query(
+          "SELECT pid FROM pg_stat_activity WHERE query LIKE '%FOR SHARE%' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+        );
+        pid = rows[0]?.pid;
+        if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(pid, 'the commit never waited for the lease row').toBeDefined();
+      await blocker.query('SELECT pg_terminate_backend($1)', [pid]);
+      const error = await commit;
+      expect(error).toBeInstanceOf(StoreError);
+      expect((error as StoreError).code).toBe('STORE_IO');
+      await blocker.query('ROLLBACK');
+      // A dying connection's 'error' event must not have reached the process unheard (vitest reports it),
+      // and the pool hands out a working connection afterwards.
+      expect(await store.loadReplay('s', 1)).toBeUndefined();
+      await store.commit({ replays: [replay] }, { fence: token });
+      expect(await store.loadReplay('s', 1)).toEqual(replay);
+    } finally {
+      await blocker.end();
+      await store.close();
+    }
+  });
+
   it('refuses bad options with STORE_INVALID', async () => {
     for (const options of [
       null,
