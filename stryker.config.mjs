@@ -19,7 +19,12 @@ function pbkdf2CompressionLines() {
 }
 const { start, end } = pbkdf2CompressionLines();
 
-/** @type {Record<string, { mutate: string[], vitestConfig?: string }>} */
+/**
+ * Per scope: the files to mutate, the vitest config of the tests to run (default
+ * vitest.mutation.config.ts), and Stryker's timeout (a mutant's run may take timeoutFactor × its covering
+ * tests' time + timeoutMS; Stryker's defaults are 1.5 and 5 000 ms).
+ * @type {Record<string, { mutate: string[], vitestConfig?: string, timeoutMS?: number, timeoutFactor?: number }>}
+ */
 export const SCOPES = {
   olm: { mutate: ['src/olm/**/*.ts'] },
   megolm: { mutate: ['src/megolm/**/*.ts'] },
@@ -32,10 +37,13 @@ export const SCOPES = {
       `src/crypto/pbkdf2.ts:1-${start - 1}`,
       `src/crypto/pbkdf2.ts:${end + 1}-100000`,
     ],
+    vitestConfig: 'vitest.mutation-crypto.config.ts',
+    timeoutMS: 5000,
   },
   'crypto-sha512': {
     mutate: [`src/crypto/pbkdf2.ts:${start}-${end}`],
-    vitestConfig: 'vitest.mutation-pbkdf2.config.ts',
+    vitestConfig: 'vitest.mutation-crypto.config.ts',
+    timeoutMS: 5000,
   },
 };
 
@@ -62,6 +70,7 @@ export default {
   jsonReporter: { fileName: `reports/mutation/${scopeName}.json` },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
-  timeoutMS: 20000,
+  timeoutMS: scope.timeoutMS ?? 20000,
+  timeoutFactor: scope.timeoutFactor ?? 1.5,
   thresholds: { high: 90, low: 85, break: null },
 };
