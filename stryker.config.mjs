@@ -5,10 +5,11 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * The lines of src/crypto/pbkdf2.ts holding the SHA-512 compression (`compress` and `add`). Instrumented,
- * they make the 210 000-round key-export test (test/megolm/export.test.ts, 60 s limit) run for minutes,
- * so the `crypto` scope leaves them out and the `crypto-sha512` scope mutates them against the tests
- * without that file.
+ * The lines of src/crypto/pbkdf2.ts holding the SHA-512 compression (`compress` and `add`), the hottest
+ * loop of src/crypto: instrumented, every PBKDF2 test that reaches it runs many times slower (the
+ * 4096-round cases take seconds). They are their own scope, `crypto-sha512` (61 mutants, about 5 minutes),
+ * so that the `crypto` scope's mutants do not pay for them and either can be rerun alone. Both scopes
+ * run vitest.mutation-crypto.config.ts, which leaves out the 210 000-round key-export tests.
  */
 function pbkdf2CompressionLines() {
   const lines = readFileSync(new URL('./src/crypto/pbkdf2.ts', import.meta.url), 'utf8').split('\n');
