@@ -58,6 +58,8 @@ const TWO_32 = 4294967296;
  * 32-bit words (high word first); `w[32..159]` is the message schedule, overwritten here.
  */
 function compress(state: Int32Array, w: Int32Array, k: Int32Array): void {
+  // Stryker's `t <= 160` here is equivalent: the extra pass writes w[160] and w[161], past the end of
+  // the 160-word Int32Array, where typed-array writes do nothing (test/MUTATION.md).
   for (let t = 32; t < 160; t += 2) {
     // σ0(W[t-15]) = ROTR1 ^ ROTR8 ^ SHR7
     let xh = w[t - 30]!;
