@@ -11,18 +11,26 @@ import { HkdfSha256Fixed } from '../../src/crypto/hkdf-sha256-fixed.js';
 import { HmacSha256ByteKey, hmacByteChain } from '../../src/crypto/hmac-sha256-byte.js';
 import {
   aes256CbcDecrypt,
+  aes256CbcEncrypt,
+  aes256Ctr,
   aesGcmOpen,
   aesGcmSeal,
   type CryptoBackend,
   chacha20Poly1305Open,
+  chacha20Poly1305Seal,
   cryptoBackend,
   hkdfSha256,
   hkdfSha256Expand,
   hkdfSha256ExpandInto,
   hkdfSha256Into,
+  hkdfSha512,
+  hmacSha256,
+  hmacSha512,
   pbkdf2HmacSha512,
   scrypt,
   setCryptoBackend,
+  sha256,
+  sha512,
 } from '../../src/crypto/index.js';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { pbkdf2HmacSha512Chunked } from '../../src/crypto/pbkdf2.js';
@@ -301,4 +309,53 @@ it('PBKDF2 through the facade accepts the largest output, 2^20 bytes (node backe
   const out = withBackend(nodeBackend, () => pbkdf2HmacSha512(bytes(4), bytes(4), 1, 1 << 20));
   expect(out.length).toBe(1 << 20);
   expect(toHex(out.subarray(0, 64))).toBe(pbkdf2Sync(bytes(4), bytes(4), 1, 64, 'sha512').toString('hex'));
+});
+
+describe('an installed backend is the one every primitive of the facade calls', () => {
+  it('hashes, MACs, KDFs and ciphers go to the backend set by setCryptoBackend, not to the default one', () => {
+    const shipped = cryptoBackend();
+    const called: string[] = [];
+    const methods = [
+      'sha256',
+      'sha512',
+      'hmacSha256',
+      'hmacSha512',
+      'hkdfSha512',
+      'pbkdf2HmacSha512',
+      'aes256CbcEncrypt',
+      'aes256CbcDecrypt',
+      'aes256Ctr',
+      'aesGcmSeal',
+      'aesGcmOpen',
+      'chacha20Poly1305Seal',
+      'chacha20Poly1305Open',
+    ] as const;
+    const recording = Object.create(shipped) as CryptoBackend;
+    for (const method of methods) {
+      Object.defineProperty(recording, method, {
+        value: (...args: unknown[]) => {
+          called.push(method);
+          return (shipped[method] as (...a: unknown[]) => unknown)(...args);
+        },
+      });
+    }
+    setCryptoBackend(recording);
+    try {
+      const k = bytes(32);
+      const iv = bytes(16);
+      sha256(bytes(3));
+      sha512(bytes(3));
+      hmacSha256(k, bytes(3));
+      hmacSha512(k, bytes(3));
+      hkdfSha512(k, k, k, 8);
+      pbkdf2HmacSha512(k, k, 1, 8);
+      aes256CbcDecrypt(k, iv, aes256CbcEncrypt(k, iv, bytes(3)));
+      aes256Ctr(k, iv, bytes(3));
+      aesGcmOpen(k, bytes(12), aesGcmSeal(k, bytes(12), bytes(3)));
+      chacha20Poly1305Open(k, bytes(12), chacha20Poly1305Seal(k, bytes(12), bytes(3)));
+    } finally {
+      setCryptoBackend(shipped);
+    }
+    expect(called).toEqual(methods);
+  });
 });
