@@ -34,6 +34,7 @@ import {
 } from '../../src/crypto/index.js';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { pbkdf2HmacSha512Chunked } from '../../src/crypto/pbkdf2.js';
+import { hkdfSha256Expand as rawHkdfSha256Expand } from '../../src/crypto/sha256.js';
 import { DecryptionError, TriturusError } from '../../src/errors.js';
 import { describeEachBackend, expectTriturusError, toHex, withBackend } from './helpers.js';
 
@@ -359,3 +360,27 @@ describe('an installed backend is the one every primitive of the facade calls', 
     expect(called).toEqual(methods);
   });
 });
+
+describe('sha256.ts HKDF-Expand below the facade', () => {
+  it('refuses more than 8160 bytes itself (RangeError), and a long info then a short one give node:crypto bytes', () => {
+    const prk = pattern(32);
+    expect(() => rawHkdfSha256Expand(prk, pattern(3), 8161)).toThrow(RangeError);
+    // The scratch buffer grows for the 70-byte info; the 3-byte info after it must use only its start.
+    for (const info of [pattern(70, 1), pattern(3, 2), pattern(0), pattern(40, 3)]) {
+      expect(toHex(rawHkdfSha256Expand(prk, info, 100))).toBe(expandReference(prk, info, 100));
+    }
+  });
+});
+
+/** HKDF-Expand (RFC 5869 §2.3) by node:crypto's HMAC. */
+function expandReference(prk: Uint8Array, info: Uint8Array, n: number): string {
+  const blocks: Buffer[] = [];
+  let previous = Buffer.alloc(0);
+  for (let i = 1; blocks.length * 32 < n; i++) {
+    previous = createHmac('sha256', prk)
+      .update(Buffer.concat([previous, info, Buffer.from([i])]))
+      .digest();
+    blocks.push(previous);
+  }
+  return Buffer.concat(blocks).subarray(0, n).toString('hex');
+}
