@@ -274,6 +274,11 @@ describe('the chunked PBKDF2-HMAC-SHA512 at its boundaries', () => {
     }
   });
 
+  it('a salt of 8 200 bytes (its bit length needs a third byte)', async () => {
+    const salt = pattern(8200, 1);
+    expect(toHex(await pbkdf2HmacSha512Chunked(pattern(5), salt, 1, 64))).toBe(ref(pattern(5), salt, 1, 64));
+  });
+
   it('output lengths 1, 63, 64, 65, 128 and 129 (truncated or whole blocks)', async () => {
     for (const n of [1, 63, 64, 65, 128, 129]) {
       expect(toHex(await pbkdf2HmacSha512Chunked(pattern(9), pattern(9, 2), 2, n))).toBe(
