@@ -19,6 +19,8 @@ import {
   chacha20Poly1305Open,
   chacha20Poly1305Seal,
   cryptoBackend,
+  Ed25519SecretKey,
+  ed25519Verify,
   hkdfSha256,
   hkdfSha256Expand,
   hkdfSha256ExpandInto,
@@ -31,6 +33,7 @@ import {
   setCryptoBackend,
   sha256,
   sha512,
+  X25519SecretKey,
 } from '../../src/crypto/index.js';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { pbkdf2HmacSha512Chunked } from '../../src/crypto/pbkdf2.js';
@@ -389,3 +392,116 @@ function expandReference(prk: Uint8Array, info: Uint8Array, n: number): string {
   }
   return Buffer.concat(blocks).subarray(0, n).toString('hex');
 }
+
+describeEachBackend('curve keys (curves.ts)', () => {
+  it('instanceof holds only for keys the classes built', () => {
+    const x = X25519SecretKey.fromBytes(pattern(32));
+    const e = Ed25519SecretKey.fromSeed(pattern(32));
+    expect(x instanceof X25519SecretKey).toBe(true);
+    expect(e instanceof Ed25519SecretKey).toBe(true);
+    for (const impostor of [
+      Object.create(X25519SecretKey.prototype),
+      Object.create(Ed25519SecretKey.prototype),
+      {},
+      null,
+      undefined,
+      'key',
+      42,
+    ]) {
+      expect(impostor instanceof X25519SecretKey).toBe(false);
+      expect(impostor instanceof Ed25519SecretKey).toBe(false);
+    }
+    expect((e as unknown) instanceof X25519SecretKey).toBe(false);
+    expect((x as unknown) instanceof Ed25519SecretKey).toBe(false);
+  });
+
+  it('keys take copies of the public keys they are given', () => {
+    const secret = pattern(32);
+    const publicKey = X25519SecretKey.fromBytes(secret).publicKey;
+    const given = publicKey.slice();
+    const x = X25519SecretKey.fromParts(secret, given);
+    given.fill(0);
+    expect(x.publicKey).toEqual(publicKey);
+    const seed = pattern(32, 2);
+    const edPublic = Ed25519SecretKey.fromSeed(seed).publicKey;
+    const givenEd = edPublic.slice();
+    const e = Ed25519SecretKey.fromSeed(seed, givenEd);
+    const expanded = Ed25519SecretKey.fromExpanded(e.expandedBytes(), givenEd);
+    givenEd.fill(0);
+    expect(e.publicKey).toEqual(edPublic);
+    expect(expanded.publicKey).toEqual(edPublic);
+  });
+
+  it('wipe() erases the secret: the key no longer computes what it did', () => {
+    const peer = X25519SecretKey.fromBytes(pattern(32, 9)).publicKey;
+    const x = X25519SecretKey.fromBytes(pattern(32, 4));
+    const before = x.diffieHellman(peer);
+    x.wipe();
+    expect(x.diffieHellman(peer)).not.toEqual(before);
+    expect(x.toBytes()).toEqual(new Uint8Array(32));
+    const message = pattern(5);
+    for (const e of [Ed25519SecretKey.fromSeed(pattern(32, 5)), Ed25519SecretKey.fromExpanded(pattern(64, 6))]) {
+      const signature = e.sign(message);
+      e.wipe();
+      expect(e.sign(message)).not.toEqual(signature);
+    }
+  });
+});
+
+describe('curve operations go to the installed backend', () => {
+  it('X25519 public keys, Ed25519 public keys and signatures from a seed or an expanded key, expandedBytes', () => {
+    const shipped = cryptoBackend();
+    const called = new Set<string>();
+    const methods = [
+      'x25519PublicKey',
+      'ed25519PublicKeyFromSeed',
+      'ed25519PublicKeyFromScalar',
+      'ed25519SignWithSeed',
+      'ed25519SignExpanded',
+      'sha512',
+    ] as const;
+    const recording = Object.create(shipped) as CryptoBackend;
+    for (const method of methods) {
+      Object.defineProperty(recording, method, {
+        value: (...args: unknown[]) => {
+          called.add(method);
+          return (shipped[method] as (...a: unknown[]) => unknown)(...args);
+        },
+      });
+    }
+    setCryptoBackend(recording);
+    try {
+      X25519SecretKey.fromBytes(pattern(32));
+      const e = Ed25519SecretKey.fromSeed(pattern(32, 3));
+      e.sign(pattern(4));
+      const x = Ed25519SecretKey.fromExpanded(e.expandedBytes());
+      x.sign(pattern(4));
+    } finally {
+      setCryptoBackend(shipped);
+    }
+    expect([...called].sort()).toEqual([...methods].sort());
+  });
+});
+
+describe('ed25519Verify: the canonical-encoding check reads every byte of y', () => {
+  it('a key with y = p - 256 (byte 1 is 0xfe, the rest as in p) is canonical: the facade passes it to the backend', () => {
+    const shipped = cryptoBackend();
+    setCryptoBackend(Object.assign(Object.create(shipped) as CryptoBackend, { ed25519Verify: () => true }));
+    try {
+      // 0xed, then 0xfe, then 0xff × 29, then 0x7f: y = p - 256 < p, so canonical (not small order either).
+      const key = new Uint8Array(32).fill(0xff);
+      key[0] = 0xed;
+      key[1] = 0xfe;
+      key[31] = 0x7f;
+      const signature = new Uint8Array(64);
+      signature.set(X25519SecretKey.fromBytes(pattern(32)).publicKey, 0);
+      signature[31]! &= 0x7f;
+      expect(ed25519Verify(key, pattern(3), signature)).toBe(true);
+      // With byte 1 = 0xff too it is y = p: not canonical, refused before the backend.
+      key[1] = 0xff;
+      expect(ed25519Verify(key, pattern(3), signature)).toBe(false);
+    } finally {
+      setCryptoBackend(shipped);
+    }
+  });
+});
