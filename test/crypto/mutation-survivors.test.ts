@@ -6,7 +6,7 @@
  * Every expected value comes from node:crypto, never from the code under test.
  */
 import { createHmac, hkdfSync, pbkdf2Sync } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { HkdfSha256Fixed } from '../../src/crypto/hkdf-sha256-fixed.js';
 import { HmacSha256ByteKey, hmacByteChain } from '../../src/crypto/hmac-sha256-byte.js';
 import {
@@ -503,5 +503,44 @@ describe('ed25519Verify: the canonical-encoding check reads every byte of y', ()
     } finally {
       setCryptoBackend(shipped);
     }
+  });
+});
+
+describe('platform.ts detection (a fresh module, so that the check runs inside the test)', () => {
+  async function detectWith(subtle: SubtleCrypto | undefined): Promise<unknown> {
+    vi.resetModules();
+    const real = Object.getOwnPropertyDescriptor(globalThis, 'crypto')!;
+    const webcrypto = globalThis.crypto;
+    if (subtle !== undefined) {
+      const getRandomValues = webcrypto.getRandomValues.bind(webcrypto);
+      Object.defineProperty(globalThis, 'crypto', { configurable: true, value: { getRandomValues, subtle } });
+    }
+    try {
+      const { platformCrypto } = await import('../../src/crypto/platform.js');
+      return await platformCrypto();
+    } finally {
+      Object.defineProperty(globalThis, 'crypto', real);
+      vi.resetModules();
+    }
+  }
+
+  it("Node's WebCrypto passes both known-answer checks (RFC 8032 §7.1 test 2, RFC 7748 §5.2)", async () => {
+    expect(await detectWith(undefined)).toEqual({ ed25519: true, x25519: true });
+  });
+
+  it('a WebCrypto that accepts a forged signature, or derives the wrong X25519 secret, is not used', async () => {
+    const subtle = globalThis.crypto.subtle;
+    const lying = Object.create(subtle) as SubtleCrypto;
+    Object.defineProperty(lying, 'importKey', { value: subtle.importKey.bind(subtle) });
+    Object.defineProperty(lying, 'sign', { value: subtle.sign.bind(subtle) });
+    Object.defineProperty(lying, 'verify', { value: async () => true });
+    Object.defineProperty(lying, 'deriveBits', { value: async () => new ArrayBuffer(32) });
+    expect(await detectWith(lying)).toEqual({ ed25519: false, x25519: false });
+    const wrongSignature = Object.create(subtle) as SubtleCrypto;
+    Object.defineProperty(wrongSignature, 'importKey', { value: subtle.importKey.bind(subtle) });
+    Object.defineProperty(wrongSignature, 'sign', { value: async () => new ArrayBuffer(64) });
+    Object.defineProperty(wrongSignature, 'verify', { value: subtle.verify.bind(subtle) });
+    Object.defineProperty(wrongSignature, 'deriveBits', { value: subtle.deriveBits.bind(subtle) });
+    expect(await detectWith(wrongSignature)).toEqual({ ed25519: false, x25519: true });
   });
 });
