@@ -18,9 +18,11 @@ import {
   type CryptoBackend,
   chacha20Poly1305Open,
   chacha20Poly1305Seal,
+  constantTimeEqual,
   cryptoBackend,
   Ed25519SecretKey,
   ed25519Verify,
+  getRandomSource,
   hkdfSha256,
   hkdfSha256Expand,
   hkdfSha256ExpandInto,
@@ -29,12 +31,16 @@ import {
   hmacSha256,
   hmacSha512,
   pbkdf2HmacSha512,
+  type RandomSource,
   scrypt,
   setCryptoBackend,
+  setRandomSource,
   sha256,
   sha512,
+  wipe,
   X25519SecretKey,
 } from '../../src/crypto/index.js';
+import { nobleBackend } from '../../src/crypto/noble.js';
 import { nodeBackend } from '../../src/crypto/node.js';
 import { pbkdf2HmacSha512Chunked } from '../../src/crypto/pbkdf2.js';
 import { hkdfSha256Expand as rawHkdfSha256Expand } from '../../src/crypto/sha256.js';
@@ -543,4 +549,42 @@ describe('platform.ts detection (a fresh module, so that the check runs inside t
     Object.defineProperty(wrongSignature, 'deriveBits', { value: subtle.deriveBits.bind(subtle) });
     expect(await detectWith(wrongSignature)).toEqual({ ed25519: false, x25519: true });
   });
+});
+
+describe('byte helpers and the random source', () => {
+  it('constantTimeEqual is false for arrays of different lengths, even when one is a prefix of the other', () => {
+    expect(constantTimeEqual(pattern(4), pattern(4))).toBe(true);
+    expect(constantTimeEqual(pattern(4), pattern(5))).toBe(false);
+    expect(constantTimeEqual(pattern(5), pattern(4))).toBe(false);
+    expect(constantTimeEqual(new Uint8Array(0), new Uint8Array(1))).toBe(false);
+  });
+
+  it('wipe zeroes every array it is given and skips undefined ones', () => {
+    const a = pattern(8);
+    const b = pattern(3, 1);
+    wipe(a, undefined, b);
+    expect(a).toEqual(new Uint8Array(8));
+    expect(b).toEqual(new Uint8Array(3));
+  });
+
+  it('setRandomSource refuses what is not a function (INVALID_ARGUMENT) and keeps the source in use', () => {
+    const before = getRandomSource();
+    invalid(() => setRandomSource('random' as unknown as RandomSource));
+    invalid(() => setRandomSource(null as unknown as RandomSource));
+    expect(getRandomSource()).toBe(before);
+  });
+});
+
+it("the noble backend's verification cache is per public key: one cache reused for another key verifies that key", () => {
+  const a = Ed25519SecretKey.fromSeed(pattern(32, 1));
+  const b = Ed25519SecretKey.fromSeed(pattern(32, 2));
+  const message = pattern(6);
+  const sa = a.sign(message);
+  const sb = b.sign(message);
+  const cache = {};
+  // Three uses of key a (the third with its precomputed table), then key b with the same cache.
+  for (let i = 0; i < 3; i++) expect(nobleBackend.ed25519Verify(a.publicKey, cache, message, sa)).toBe(true);
+  expect(nobleBackend.ed25519Verify(b.publicKey, cache, message, sb)).toBe(true);
+  expect(nobleBackend.ed25519Verify(b.publicKey, cache, message, sa)).toBe(false);
+  expect(nobleBackend.ed25519Verify(a.publicKey, cache, message, sa)).toBe(true);
 });
