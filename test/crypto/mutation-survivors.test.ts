@@ -6,7 +6,9 @@
  * Every expected value comes from node:crypto, never from the code under test.
  */
 import { createHmac, hkdfSync, pbkdf2Sync } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it, vi } from 'vitest';
+import { baseMultiply, ED25519_L } from '../../src/crypto/ed25519-expanded-node.js';
 import { HkdfSha256Fixed } from '../../src/crypto/hkdf-sha256-fixed.js';
 import { HmacSha256ByteKey, hmacByteChain } from '../../src/crypto/hmac-sha256-byte.js';
 import {
@@ -587,4 +589,14 @@ it("the noble backend's verification cache is per public key: one cache reused f
   expect(nobleBackend.ed25519Verify(b.publicKey, cache, message, sb)).toBe(true);
   expect(nobleBackend.ed25519Verify(b.publicKey, cache, message, sa)).toBe(false);
   expect(nobleBackend.ed25519Verify(a.publicKey, cache, message, sa)).toBe(true);
+});
+
+describe('baseMultiply (node backend, expanded keys) at the nonces its fast path cannot take', () => {
+  it('r = 0, 8, 16 and 8·2^252 mod L (j outside [2^251, 2^252)) give the same point as noble', () => {
+    const L = ED25519_L;
+    for (const r of [0n, 8n, 16n, (8n * (1n << 252n)) % L, (8n * (L - 1n)) % L]) {
+      const expected = r === 0n ? ed25519.Point.ZERO.toBytes() : ed25519.Point.BASE.multiply(r).toBytes();
+      expect(toHex(baseMultiply(r)), `r = ${r}`).toBe(toHex(expected));
+    }
+  });
 });
