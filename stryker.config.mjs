@@ -5,10 +5,11 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * The lines of src/crypto/pbkdf2.ts holding the SHA-512 compression (`compress` and `add`). Instrumented,
- * they make the 210 000-round key-export test (test/megolm/export.test.ts, 60 s limit) run for minutes,
- * so the `crypto` scope leaves them out and the `crypto-sha512` scope mutates them against the tests
- * without that file.
+ * The lines of src/crypto/pbkdf2.ts holding the SHA-512 compression (`compress` and `add`), the hottest
+ * loop of src/crypto: instrumented, every PBKDF2 test that reaches it runs many times slower (the
+ * 4096-round cases take seconds). They are their own scope, `crypto-sha512` (61 mutants, about 5 minutes),
+ * so that the `crypto` scope's mutants do not pay for them and either can be rerun alone. Both scopes
+ * run vitest.mutation-crypto.config.ts, which leaves out the 210 000-round key-export tests.
  */
 function pbkdf2CompressionLines() {
   const lines = readFileSync(new URL('./src/crypto/pbkdf2.ts', import.meta.url), 'utf8').split('\n');
@@ -19,7 +20,12 @@ function pbkdf2CompressionLines() {
 }
 const { start, end } = pbkdf2CompressionLines();
 
-/** @type {Record<string, { mutate: string[], vitestConfig?: string }>} */
+/**
+ * Per scope: the files to mutate, the vitest config of the tests to run (default
+ * vitest.mutation.config.ts), and Stryker's timeout (a mutant's run may take timeoutFactor × its covering
+ * tests' time + timeoutMS; Stryker's defaults are 1.5 and 5 000 ms).
+ * @type {Record<string, { mutate: string[], vitestConfig?: string, timeoutMS?: number, timeoutFactor?: number }>}
+ */
 export const SCOPES = {
   olm: { mutate: ['src/olm/**/*.ts'] },
   megolm: { mutate: ['src/megolm/**/*.ts'] },
@@ -32,10 +38,13 @@ export const SCOPES = {
       `src/crypto/pbkdf2.ts:1-${start - 1}`,
       `src/crypto/pbkdf2.ts:${end + 1}-100000`,
     ],
+    vitestConfig: 'vitest.mutation-crypto.config.ts',
+    timeoutMS: 5000,
   },
   'crypto-sha512': {
     mutate: [`src/crypto/pbkdf2.ts:${start}-${end}`],
-    vitestConfig: 'vitest.mutation-pbkdf2.config.ts',
+    vitestConfig: 'vitest.mutation-crypto.config.ts',
+    timeoutMS: 5000,
   },
 };
 
@@ -62,6 +71,7 @@ export default {
   jsonReporter: { fileName: `reports/mutation/${scopeName}.json` },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
-  timeoutMS: 20000,
+  timeoutMS: scope.timeoutMS ?? 20000,
+  timeoutFactor: scope.timeoutFactor ?? 1.5,
   thresholds: { high: 90, low: 85, break: null },
 };

@@ -3,7 +3,8 @@ import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
 const nobleBackend = fileURLToPath(new URL('./src/crypto/noble.ts', import.meta.url));
 
-// The tests Stryker runs for each mutant of src/olm, src/megolm and src/crypto (stryker.config.mjs):
+// The tests Stryker runs for each mutant of src/olm and src/megolm (stryker.config.mjs; src/crypto has its
+// own, faster set: vitest.mutation-crypto.config.ts):
 // the protocol and crypto suites on both backends, as in vitest.config.ts, without the store,
 // device and browser suites (they need PostgreSQL and Chromium and add little for these folders).
 // test/hostile-api.test.ts (hostile arguments to every public call) runs on the node project.
@@ -14,7 +15,7 @@ const shared = [
   'test/megolm/**/*.test.ts',
 ];
 
-/** The mutation test set, less `exclude` (vitest.mutation-pbkdf2.config.ts leaves out one file). */
+/** The mutation test set, less `exclude`. */
 export function mutationConfig(exclude: string[] = []): ViteUserConfig {
   return defineConfig({
     test: {

@@ -14,7 +14,11 @@ export function checkLength(what: string, bytes: Uint8Array, expected: number): 
   }
 }
 
-/** Compares two byte arrays in time that depends only on their lengths. */
+/**
+ * Compares two byte arrays in time that depends only on their lengths. (`i <= a.length` here and in
+ * isAllZero survives mutation as equivalent: the extra element is undefined, and `undefined ^ undefined`
+ * and `acc | undefined` change nothing.)
+ */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;

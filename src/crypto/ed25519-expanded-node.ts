@@ -65,7 +65,10 @@ function mod(a: bigint, m: bigint = P): bigint {
  * magnitude and the float division cannot round up to the next integer, so every step is exact.
  */
 function invert(a: bigint, m: bigint): bigint {
-  // Invariant: x0·a ≡ r0 and x1·a ≡ r1 (mod m), with r0 > r1 ≥ 0.
+  // Invariant: x0·a ≡ r0 and x1·a ≡ r1 (mod m), with r0 > r1 ≥ 0. Every step, Lehmer's or the plain
+  // Euclidean one, keeps it, so mutants that skip the Lehmer steps, stop them early or take the plain
+  // step instead (`r1 > TWO_52`, the inner loop's tests, `cb === 0` → `true`) give the same inverse:
+  // equivalent, slower (test/MUTATION.md).
   let r0 = m;
   let r1 = mod(a, m);
   let x0 = 0n;
@@ -167,6 +170,9 @@ export function baseMultiply(r: bigint): Uint8Array {
   // negate = 1n when j0 is below the range and −r is used instead; computed without a branch.
   const negate = 1n - (j0 >> 251n);
   const j = j0 + negate * (ED25519_L - 2n * j0);
+  // The slow path gives the same encoding, so mutants that take it more often are equivalent. Those that
+  // take it less often show only for the ~2^-124 of nonces outside the range (or u(Q) = u(D)): a test
+  // with such an r, built by hand, would kill them; open.
   if (negate < 0n || j < TWO_251 || j + 1n >= TWO_252) return baseMultiplySlow(r);
   const uQ = x25519Base(8n * j);
   if (uQ === U_D) return baseMultiplySlow(r);
@@ -225,6 +231,7 @@ interface ExpandedHandle {
 
 function handleOf(expanded: Uint8Array, cache: KeyCache): ExpandedHandle {
   const cached = cache.handle as ExpandedHandle | undefined;
+  // A cache: missing it derives the same handle again (equivalent).
   if (cached?.kind === 'node-expanded') return cached;
   const handle: ExpandedHandle = {
     kind: 'node-expanded',

@@ -23,7 +23,10 @@ import {
 const IPAD = 0x36363636;
 const OPAD = 0x5c5c5c5c;
 
-/** Writes `bytes` into the big-endian word array `words` starting at byte position `at`. */
+/**
+ * Writes `bytes` into the big-endian word array `words` starting at byte position `at`. (Stryker's
+ * `i <= bytes.length` writes a zero byte where the fresh array already has one: equivalent.)
+ */
 function putBytes(words: Int32Array, at: number, bytes: ArrayLike<number>): void {
   for (let i = 0; i < bytes.length; i++) {
     const p = at + i;
@@ -71,6 +74,8 @@ export class HkdfSha256Fixed {
     this.#ikmLength = ikmLength;
     this.#length = length;
     this.#blocks = Math.ceil(length / 32);
+    // A shortcut: without it (`false`, `ikmLength * 64`) #finishTail builds the same padding block at
+    // derivation time, and the bytes are the same (equivalent; likewise `false` for its use in deriveInto).
     if (ikmLength % 64 === 0) {
       const pad = new Int32Array(16);
       pad[0] = 0x80000000 | 0;
@@ -93,7 +98,9 @@ export class HkdfSha256Fixed {
   deriveInto(ikm: Uint8Array, ikmOffset: number, out: Uint8Array, offset: number): void {
     const s = this.#state;
     const block = this.#block;
-    // Extract: PRK = HMAC(zero key, IKM).
+    // Extract: PRK = HMAC(zero key, IKM). (Mutation testing, test/MUTATION.md: computing the midstates
+    // again is equivalent, and so is every `i <= 8` / `i <= 16` in this method: the extra index is past the
+    // end of an 8- or 16-word Int32Array, where reads give undefined and writes do nothing.)
     if (!zeroMidstatesReady) computeZeroMidstates();
     for (let i = 0; i < 8; i++) s[i] = ZERO_INNER[i]!;
     const n = this.#ikmLength;
@@ -127,6 +134,8 @@ export class HkdfSha256Fixed {
         compressWords(s, block);
       }
       compressDigestBlock(ko, s, t);
+      // `written <= length`, `true` for `written < length`, and `> 4` below are equivalent: the byte-by-byte
+      // branch writes the same four bytes, and nothing once `written` reaches `length`.
       for (let i = 0; i < 8 && written < length; i++) {
         const v = t[i]!;
         if (length - written >= 4) {

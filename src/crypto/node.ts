@@ -29,6 +29,8 @@ import { hmacSha256 as jsHmacSha256, sha256 as jsSha256 } from './sha256.js';
 
 // Below these sizes the tuned JavaScript SHA-256 beats node:crypto's per-call setup
 // (measured on Node 20: crossover near 300 bytes for HMAC, 200 for a plain hash).
+// Both paths give the same bytes, so every mutant of the two tests below (`<`, `>`, `true`, `false`)
+// survives as equivalent (test/MUTATION.md): the limits are speed tuning only.
 const JS_HMAC_LIMIT = 320;
 const JS_HASH_LIMIT = 192;
 
@@ -37,7 +39,8 @@ let padScratch = new Uint8Array(1024);
 
 function copy(buffer: Uint8Array): Uint8Array {
   // Node may hand out views into shared pools; callers get a fresh, private array. A Buffer that
-  // owns its whole ArrayBuffer (what cipher and hash outputs are) is re-wrapped without a copy.
+  // owns its whole ArrayBuffer (what cipher and hash outputs are) is re-wrapped without a copy. That
+  // shortcut saves time only: its mutants (always copy; the condition emptied) are equivalent.
   if (
     buffer.byteOffset === 0 &&
     buffer.byteLength === buffer.buffer.byteLength &&
@@ -63,6 +66,7 @@ interface NodeHandle {
   readonly key: KeyObject;
 }
 
+// The key handle cache: a mutant that misses it imports the key again (equivalent, slower).
 function cachedKey(cache: KeyCache): KeyObject | undefined {
   const h = cache.handle as NodeHandle | undefined;
   return h?.kind === 'node' ? h.key : undefined;
@@ -99,6 +103,7 @@ function nobleChacha(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array): Retur
   ).chacha20poly1305;
   return nobleChachaImpl(key, nonce, aad);
 }
+// A probe and its cache: mutants that probe again, or take the noble path (the same bytes), are equivalent.
 function hasNodeChacha(): boolean {
   if (nodeHasChacha === undefined) {
     try {
@@ -147,6 +152,7 @@ function chachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad:
 
 function gcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
   const cipher = createCipheriv(key.length === 16 ? 'aes-128-gcm' : 'aes-256-gcm', key, nonce, { authTagLength: 16 });
+  // Skipping an empty AAD saves a call: `>= 0` (setting it) is equivalent, here and in gcmOpen.
   if (aad.length > 0) cipher.setAAD(aad);
   const body = cipher.update(plaintext);
   cipher.final();
@@ -219,6 +225,7 @@ export const nodeBackend: CryptoBackend = {
     // PKCS#7 padding done here so that one update() call suffices: skipping final() saves ~1 µs
     // per message, which matters on the Olm/Megolm hot path.
     // The padded copy goes into a reused buffer (zeroed after): a fresh one costs ~0.7 µs.
+    // The scratch buffer's size and when it is used are speed only: those mutants are equivalent.
     const pad = 16 - (plaintext.length % 16);
     const length = plaintext.length + pad;
     if (length > padScratch.length && length <= PAD_SCRATCH_LIMIT) padScratch = new Uint8Array(PAD_SCRATCH_LIMIT);

@@ -21,6 +21,7 @@ let IV: Int32Array | undefined;
 
 function integerRoot(n: bigint, k: bigint): bigint {
   // Newton's method from above: x ← ((k-1)·x + n / x^(k-1)) / k, stopping when it no longer falls.
+  // Any start at or above the root converges to it: Stryker's `length * k` (a larger start) is equivalent.
   let x = 1n << (BigInt(n.toString(2).length) / k + 1n);
   for (;;) {
     const y = ((k - 1n) * x + n / x ** (k - 1n)) / k;
@@ -29,6 +30,8 @@ function integerRoot(n: bigint, k: bigint): bigint {
   }
 }
 
+// A cache: every mutant of its test (computing the constants again) is equivalent. `primes.length <= 80`
+// and `i <= 8` below compute one prime or word more, stored past the ends of the typed arrays (ignored).
 function constants(): { k: Int32Array; iv: Int32Array } {
   if (K !== undefined && IV !== undefined) return { k: K, iv: IV };
   const primes: number[] = [];
@@ -58,6 +61,8 @@ const TWO_32 = 4294967296;
  * 32-bit words (high word first); `w[32..159]` is the message schedule, overwritten here.
  */
 function compress(state: Int32Array, w: Int32Array, k: Int32Array): void {
+  // Stryker's `t <= 160` here is equivalent: the extra pass writes w[160] and w[161], past the end of
+  // the 160-word Int32Array, where typed-array writes do nothing (test/MUTATION.md).
   for (let t = 32; t < 160; t += 2) {
     // σ0(W[t-15]) = ROTR1 ^ ROTR8 ^ SHR7
     let xh = w[t - 30]!;
@@ -141,6 +146,7 @@ function add(state: Int32Array, i: number, h: number, l: number): void {
   state[i + 1] = lo | 0;
 }
 
+// `i <= 32` is equivalent: w[32] is the first schedule word, which compress() writes before reading it.
 function loadBlock(w: Int32Array, bytes: Uint8Array, offset: number): void {
   for (let i = 0; i < 32; i++, offset += 4) {
     w[i] = (bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
@@ -154,7 +160,9 @@ function finishAfterBlock(state: Int32Array, data: Uint8Array, w: Int32Array, k:
   padded.set(data);
   padded[data.length] = 0x80;
   const bits = total * 8;
-  // Lengths here are far below 2^53 bits: write the low 64 bits of the 128-bit length.
+  // Lengths here are far below 2^53 bits: write the low 64 bits of the 128-bit length. The high word is 0
+  // below 512 MiB, so `bits * TWO_32` and `end + 5..8` for `end - 5..8` are equivalent (writes past the
+  // end of `padded` are ignored). `end + 4` for `end - 4` would need a salt of 2 MiB to show; not tested.
   const end = padded.length;
   const high = Math.floor(bits / TWO_32);
   padded[end - 8] = high >>> 24;
@@ -180,6 +188,7 @@ function midstates(key: Uint8Array, w: Int32Array, k: Int32Array, iv: Int32Array
   hashed?.fill(0);
   const inner = Int32Array.from(iv);
   const outer = Int32Array.from(iv);
+  // `i <= 128` (both loops) is equivalent: block[128] is past the end of the 128-byte array.
   for (let i = 0; i < 128; i++) block[i]! ^= 0x36;
   loadBlock(w, block, 0);
   compress(inner, w, k);
@@ -216,6 +225,7 @@ export async function pbkdf2HmacSha512Chunked(
     throw new TypeError('PBKDF2 password and salt must be Uint8Arrays');
   }
   if (!Number.isSafeInteger(iterations) || iterations < 1) throw new RangeError('PBKDF2 iterations must be ≥ 1');
+  // `length >= 64 * 0xffff` survives: only a 4 MiB output (half a second) would show it; not tested.
   if (!Number.isSafeInteger(length) || length < 1 || length > 64 * 0xffff) {
     throw new RangeError('PBKDF2 output length out of range');
   }
@@ -244,6 +254,8 @@ export async function pbkdf2HmacSha512Chunked(
       u.set(state);
       state.set(outer);
       w.fill(0, 0, 32);
+      // `i <= 16` here and in the two loops over 16 words below is equivalent: w[16] is set just after,
+      // u[16] and t[16] are past the ends, and out[o + 64..] is the next block's (written later) or past the end.
       for (let i = 0; i < 16; i++) w[i] = u[i]!;
       w[16] = 0x80000000 | 0;
       w[31] = (128 + 64) * 8;
@@ -282,11 +294,13 @@ export async function pbkdf2HmacSha512Chunked(
       }
     }
     options.onProgress?.(total, total);
+    // A shortcut: `false` (always copy) or `blocks / 64` gives the same bytes.
     if (blocks * 64 === length) return out;
     const truncated = out.slice(0, length);
     out.fill(0);
     return truncated;
   } finally {
+    // Erasure of secrets, not observable through the API (SECURITY.md): an emptied block survives.
     inner.fill(0);
     outer.fill(0);
     state.fill(0);

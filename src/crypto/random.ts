@@ -50,6 +50,9 @@ function fillFromSystem(out: Uint8Array): void {
   }
 }
 
+// Whether a request is served from the pool or directly, and when the pool is refilled, changes only
+// speed: those mutants (`n >= 256`, `true`, `>= POOL_SIZE`) are equivalent, and so are the ones that
+// zero other cells of the pool or none (erasure of bytes already handed out; SECURITY.md).
 const systemRandom: RandomSource = (out) => {
   const n = out.length;
   if (n > 256) {

@@ -30,6 +30,8 @@ const WORDS = new Int32Array(16);
 /** One compression of the 64 bytes at `m[o]` (big-endian words into the shared unrolled function). */
 function compress(s: Int32Array, m: Uint8Array, o: number): void {
   const w = WORDS;
+  // Mutation testing (test/MUTATION.md): `i <= 16` is equivalent, w[16] is past the end of the
+  // 16-word Int32Array and typed-array writes there do nothing.
   for (let i = 0; i < 16; i++, o += 4) w[i] = (m[o]! << 24) | (m[o + 1]! << 16) | (m[o + 2]! << 8) | m[o + 3]!;
   compressWords(s, w);
 }
@@ -62,6 +64,7 @@ function finish(
     const full = length1 & ~63;
     for (let o = 0; o < full; o += 64) compress(s, data, o);
     filled = length1 - full;
+    // `i <= filled` is equivalent: tail[filled] gets undefined (0) and is then overwritten by 0x80.
     for (let i = 0; i < filled; i++) tail[i] = data[full + i]!;
   } else {
     // Two parts: stream them through the tail buffer (used for HKDF-Expand's T(i-1) || info || i).
@@ -84,7 +87,9 @@ function finish(
   const end = filled > 56 ? 128 : 64;
   tail.fill(0, filled, end);
   const bits = (prefixLength + total) * 8;
-  // Lengths here stay far below 2^53 bits; write the 64-bit big-endian bit count.
+  // Lengths here stay far below 2^53 bits; write the 64-bit big-endian bit count. The high word is
+  // 0 below 512 MiB, so Stryker's `bits * 0x100000000` (a multiple of 2^32: 0 once truncated to 32 bits)
+  // and `end + 8` for `end - 8` (bytes past the block, zero before and never compressed) are equivalent.
   const high = Math.floor(bits / 0x100000000);
   tail[end - 8] = high >>> 24;
   tail[end - 7] = high >>> 16;
@@ -130,6 +135,7 @@ export class HmacSha256Key {
     if (k.length > 64) k = sha256(k);
     block.fill(0, 0, 64);
     block.set(k);
+    // `i <= 64` (both loops) is equivalent: TAIL[64] is overwritten before finish() reads it.
     for (let i = 0; i < 64; i++) block[i]! ^= 0x36;
     this.#inner.set(IV);
     compress(this.#inner, block, 0);
@@ -151,6 +157,7 @@ export class HmacSha256Key {
     return out;
   }
 
+  // Erasure only (not observable through the API: SECURITY.md), so an emptied body survives mutation.
   wipe(): void {
     this.#inner.fill(0);
     this.#outer.fill(0);
@@ -198,6 +205,7 @@ export function hmacSha256Key32Into(
     w.fill(0);
   }
   const bits = (64 + length) * 8;
+  // As in finish(): `bits * 0x100000000` gives the same (zero) word once stored in the Int32Array.
   w[14] = Math.floor(bits / 0x100000000);
   w[15] = bits;
   compressWords(s, w);
@@ -226,7 +234,12 @@ function zeroSaltKey(): HmacSha256Key {
 }
 const COUNTER = new Uint8Array(1);
 
-/** HKDF-Extract (RFC 5869 §2.2). An empty salt means "HashLen zeros". */
+/**
+ * HKDF-Extract (RFC 5869 §2.2). An empty salt means "HashLen zeros". The all-zero-salt shortcut (here and
+ * in hkdfSha256Into, and isAllZeroShort) is a cache: HMAC under any all-zero salt of at most 64 bytes is
+ * HMAC under the empty key, so every mutant of the test (`false`, `&&`, `>= 64`, `<= salt.length`)
+ * computes the same bytes the long way and survives as equivalent.
+ */
 export function hkdfSha256Extract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
   if (salt.length === 0 || isAllZeroShort(salt)) return zeroSaltKey().mac(ikm);
   return hmacSha256(salt, ikm);
@@ -269,6 +282,8 @@ export function hkdfSha256ExpandInto(
   key.macInto(info, block, 0, COUNTER);
   let written = 0;
   if (length > 32) {
+    // A scratch buffer grown to the longest info seen: `<=` or `true` (allocate again) and `false` below
+    // (always a subarray of the same length) are equivalent.
     if (T.length < 32 + info.length) T = new Uint8Array(32 + info.length);
     const t = T.length === 32 + info.length ? T : T.subarray(0, 32 + info.length);
     t.set(info, 32);
@@ -277,6 +292,7 @@ export function hkdfSha256ExpandInto(
       written += 32;
       COUNTER[0] = i;
       key.macInto(t, block, 0, COUNTER);
+      // `< 32` (and `length >= 32` above) is equivalent: one more block is computed and not used.
       if (length - written <= 32) break;
     }
     t.fill(0, 0, 32);
@@ -326,6 +342,7 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, 
  * slower, until the engine gets there by itself (issue 12). About 300 compressions: 5-10 ms, most
  * of it interpreted. The part of warmUp() that makes the first Olm and Megolm messages fast.
  */
+// Its effect is speed only: emptied, or its loop run 0 or 161 times, it survives mutation as equivalent.
 export function warmUpSha256(): void {
   const s = Int32Array.from(IV);
   const w = new Int32Array(16);
