@@ -116,6 +116,8 @@ export function toBytes(message: Uint8Array | string, what: string): Uint8Array 
   throw invalidArgument(`${what} must be a string or a Uint8Array`);
 }
 
+// Only ever given two 32-byte keys: the length check and `i <= a.length` (undefined === undefined)
+// are equivalent mutants here.
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
