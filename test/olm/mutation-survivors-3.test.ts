@@ -784,3 +784,59 @@ describe('index ranges (the record of given-up message keys) against a model', (
     expect(rangesAreValid([1, 3, 4, 6], 100)).toBe(true);
   });
 });
+
+describe('lost and replayed messages: the refusal says which, and why', () => {
+  it('on a kept chain: skipped past or evicted (not kept) against already decrypted', () => {
+    const { aliceSession, bobSession } = makePair();
+    const messages = Array.from({ length: 60 }, (_, i) => aliceSession.encrypt(`m${i + 1}`));
+    expect(text(bobSession.decrypt(messages[59]!))).toBe('m60'); // 1..19 stepped past, 20..59 kept
+    expectRefusal(() => bobSession.decrypt(messages[0]!), 'MESSAGE_KEY_NOT_KEPT', /skipped past in a large gap/);
+    expectRefusal(() => bobSession.decrypt(messages[59]!), 'MESSAGE_KEY_MISSING', /already decrypted/);
+  });
+
+  it('on a dropped chain: not kept against already decrypted, both naming the dropped chain', () => {
+    const { aliceSession, bobSession } = makePair();
+    const first = bobSession.encrypt('b0');
+    const undelivered = bobSession.encrypt('b1');
+    const late = bobSession.encrypt('b2');
+    expect(text(aliceSession.decrypt(late))).toBe('b2');
+    for (let i = 0; i < MAX_RECEIVER_CHAINS; i++) {
+      expect(text(bobSession.decrypt(aliceSession.encrypt(`a${i}`)))).toBe(`a${i}`);
+      expect(text(aliceSession.decrypt(bobSession.encrypt(`b${i}`)))).toBe(`b${i}`);
+    }
+    // Alice's first receiving chain (b0..b2) is dropped now: b0 and b1 were never decrypted, b2 was.
+    for (const message of [first, undelivered]) {
+      expectRefusal(() => aliceSession.decrypt(message), 'MESSAGE_KEY_NOT_KEPT', /receiving chain was dropped/);
+    }
+    expectRefusal(() => aliceSession.decrypt(late), 'MESSAGE_KEY_MISSING', /already decrypted \(its receiving chain/);
+  });
+
+  it('pickles of an unknown schema and a one-time key count out of range say what', () => {
+    const { alice, aliceSession } = makePair();
+    const account = accountBody(alice);
+    account[0] = 7;
+    expectRefusal(
+      () => Account.fromPickle(sealPickleBody(PICKLE_KIND_ACCOUNT, account, PICKLE_KEY), PICKLE_KEY),
+      'PICKLE_UNSUPPORTED_VERSION',
+      /account pickle schema/,
+    );
+    const session = sessionBody(aliceSession);
+    session[0] = 7;
+    expectRefusal(
+      () => Session.fromPickle(sealPickleBody(PICKLE_KIND_OLM_SESSION, session, PICKLE_KEY), PICKLE_KEY),
+      'PICKLE_UNSUPPORTED_VERSION',
+      /session pickle schema/,
+    );
+    expectRefusal(() => alice.generateOneTimeKeys(-1), 'INVALID_ARGUMENT', /one-time key count/);
+    expectRefusal(
+      () => aliceSession.matchesInboundSessionFrom('key' as never, {} as never),
+      'INVALID_ARGUMENT',
+      /Curve25519PublicKey/,
+    );
+    expectRefusal(
+      () => aliceSession.matchesInboundSessionFrom(alice.curve25519Key, {} as never),
+      'INVALID_ARGUMENT',
+      /PreKeyMessage/,
+    );
+  });
+});
