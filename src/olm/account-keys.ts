@@ -65,6 +65,7 @@ function checkSecretBytes(field: string, value: unknown, length: number): Uint8A
     });
   }
   let any = 0;
+  // `i <= value.length` is equivalent: the extra element is undefined, and `any | undefined` is `any`.
   for (let i = 0; i < value.length; i++) any |= value[i]!;
   if (any === 0) throw new KeyError('KEY_INVALID', `${field} is all zeros (a wiped buffer?)`, { field });
   return value;

@@ -840,3 +840,52 @@ describe('lost and replayed messages: the refusal says which, and why', () => {
     );
   });
 });
+
+describe('bounds, once more', () => {
+  it('Account.fromKeys takes exactly MAX_ONE_TIME_KEYS one-time keys: the refusal is about the last entry, not the count', () => {
+    const secret = { secret: Uint8Array.from(randomBytes(32)) };
+    const keys = new Array<unknown>(MAX_ONE_TIME_KEYS).fill(secret);
+    keys[MAX_ONE_TIME_KEYS - 1] = null;
+    const error = expectRefusal(
+      () =>
+        Account.fromKeys({
+          ed25519Seed: Uint8Array.from(randomBytes(32)),
+          curve25519Secret: Uint8Array.from(randomBytes(32)),
+          oneTimeKeys: keys as never,
+        }),
+      'INVALID_ARGUMENT',
+      /must be an object/,
+    );
+    expect(error.details).toEqual({ field: `oneTimeKeys[${MAX_ONE_TIME_KEYS - 1}]` });
+  });
+
+  it('Account.fromKeys without a fallback key: the next key id follows the one-time keys', () => {
+    const key = () => ({ secret: Uint8Array.from(randomBytes(32)) });
+    const account = Account.fromKeys({
+      ed25519Seed: Uint8Array.from(randomBytes(32)),
+      curve25519Secret: Uint8Array.from(randomBytes(32)),
+      oneTimeKeys: [key(), key()],
+    });
+    account.markKeysAsPublished();
+    account.generateOneTimeKeys(1);
+    expect([...account.oneTimeKeys.keys()]).toEqual([keyIdToString(2)]);
+    account.generateFallbackKey();
+    expect(account.currentFallbackKey?.keyId).toBe(keyIdToString(3));
+  });
+
+  it('a session at every bound (8 dropped chains, 16 ranges each) pickles back to the same body', () => {
+    const { aliceSession, bobSession, bobMessages } = conversation();
+    const body = parseSessionBody(sessionBody(aliceSession));
+    const ranges = Array.from({ length: 16 }, (_, i) => [3 * i, 3 * i + 1] as [number, number]);
+    const dropped = Array.from({ length: 8 }, () => ({
+      ratchetKey: Uint8Array.from(randomBytes(32)),
+      nextIndex: 100,
+      lost: ranges,
+    }));
+    const bounded = encodeSessionBody({ ...body, dropped });
+    const loaded = Session.fromPickle(sealPickleBody(PICKLE_KIND_OLM_SESSION, bounded, PICKLE_KEY), PICKLE_KEY);
+    expect(sessionBody(loaded)).toEqual(bounded);
+    expect(text(loaded.decrypt(bobMessages[1]!))).toBe('b1');
+    expect(text(bobSession.decrypt(loaded.encrypt('at the bounds')))).toBe('at the bounds');
+  });
+});
