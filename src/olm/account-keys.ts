@@ -65,6 +65,7 @@ function checkSecretBytes(field: string, value: unknown, length: number): Uint8A
     });
   }
   let any = 0;
+  // `i <= value.length` is equivalent: the extra element is undefined, and `any | undefined` is `any`.
   for (let i = 0; i < value.length; i++) any |= value[i]!;
   if (any === 0) throw new KeyError('KEY_INVALID', `${field} is all zeros (a wiped buffer?)`, { field });
   return value;
@@ -116,6 +117,8 @@ export function toBytes(message: Uint8Array | string, what: string): Uint8Array 
   throw invalidArgument(`${what} must be a string or a Uint8Array`);
 }
 
+// Only ever given two 32-byte keys: the length check and `i <= a.length` (undefined === undefined)
+// are equivalent mutants here.
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

@@ -22,6 +22,7 @@ export interface AccountPickleState {
 }
 
 export function serializeAccount(state: AccountPickleState): Uint8Array {
+  // A capacity hint only: the writer grows by doubling, so another size changes speed, never the bytes.
   const w = new ByteWriter(256 + state.oneTimeKeys.size * 80);
   w.u8(PICKLE_SCHEMA);
   const seed = state.signingKey.seedBytes();

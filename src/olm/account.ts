@@ -138,6 +138,7 @@ export class Account {
   }
 
   get identityKeys(): IdentityKeys {
+    // A cache: recomputing (the mutant `true`) gives equal keys; only the object's identity would differ.
     if (this.#identityKeys === undefined) {
       this.#identityKeys = {
         curve25519: Curve25519PublicKey.fromBytes(this.#identityKey.publicKey),
@@ -328,6 +329,9 @@ export class Account {
     }
     const { rootKey, chainKey } = deriveInitialKeys(shared);
     const inner = message.message;
+    // `receivedMessage: false` is overwritten: the decrypt below sets it, or the session is freed.
+    // The ratchet key's copy (`.slice()`) is never written to (a receiving chain's ratchet key is
+    // public and read only), so sharing the key object's bytes would be equivalent.
     const session = Session.fromInit({
       config: SessionConfig.fromVersion(inner.version === 4 ? 2 : 1),
       sessionKeys: { identityKey: message.identityKey, baseKey: message.baseKey, oneTimeKey: message.oneTimeKey },
@@ -352,6 +356,7 @@ export class Account {
   #findPrivateOneTimeKey(
     publicKey: Curve25519PublicKey,
   ): { kind: 'one-time' | 'fallback'; stored: StoredKey } | undefined {
+    // Callers only test `kind === 'one-time'`: the 'fallback' literal itself is never read.
     const wanted = curve25519Bytes(publicKey);
     for (const stored of this.#oneTimeKeys.values()) {
       if (bytesEqual(stored.key.publicKey, wanted)) return { kind: 'one-time', stored };

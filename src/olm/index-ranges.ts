@@ -16,6 +16,10 @@ export const MAX_INDEX_RANGES = 16;
 
 export const NO_RANGES: IndexRanges = Object.freeze([]);
 
+// In the three loops below, `i < ranges.length` → `i <= ranges.length` (and, in the first `while`,
+// → `true`) are equivalent mutants: past the end, `ranges[i]` and `ranges[i + 1]` are undefined, and
+// every comparison with undefined is false, so each loop stops (or returns false) as it would.
+
 /** True when `index` lies in one of the ranges. */
 export function inRanges(ranges: IndexRanges, index: number): boolean {
   for (let i = 0; i < ranges.length; i += 2) {

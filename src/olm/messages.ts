@@ -31,7 +31,7 @@ function read32(reader: ProtoReader, what: string): Uint8Array {
   if (bytes.length !== 32) {
     throw new DecodeError('MESSAGE_MALFORMED', `${what} must be 32 bytes`, { expected: 32, actual: bytes.length });
   }
-  return bytes.slice();
+  return bytes.slice(); // Curve25519PublicKey.fromBytes copies again: this copy is an equivalent mutant
 }
 
 function toBytesInput(input: Uint8Array | string, what: string): Uint8Array {

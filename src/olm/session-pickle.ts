@@ -36,6 +36,8 @@ export interface SessionPickleState {
 }
 
 export function serializeSession(state: SessionPickleState): Uint8Array {
+  // A capacity hint: the writer grows by doubling, so another size changes speed, never the bytes, as
+  // long as it is not negative (a size that could go negative is tested with every bound reached).
   let size = 1 + 1 + 1 + 32 * 4 + 1 + 100 + 1 + 1;
   for (const r of state.receivers) size += 32 * 2 + 6 + r.skipped.length * 36 + r.lost.length * 4;
   for (const d of state.dropped) size += 32 + 5 + d.lost.length * 4;

@@ -70,6 +70,8 @@ export interface SessionInit {
   readonly receivedMessage: boolean;
 }
 
+// Only ever given two 32-byte keys: the length check and `i <= a.length` (undefined === undefined)
+// are equivalent mutants here.
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -89,6 +91,7 @@ export function trimSkipped(chain: ReceiverChain): void {
   }
 }
 
+/** Erasure only: the chain is dropped or the session freed right after (not observable through the API). */
 export function wipeReceiver(chain: ReceiverChain): void {
   chain.chainKey.fill(0);
   for (const s of chain.skipped) s.messageKey.fill(0);
@@ -108,6 +111,6 @@ export function openWithKey(message: Message, messageKey: Uint8Array, macLength:
     }
     return aes256CbcDecrypt(keys.aesKey, keys.iv, message.ciphertextView);
   } finally {
-    keys.all.fill(0);
+    keys.all.fill(0); // erasure of the shared key buffer: not observable through the API
   }
 }

@@ -96,6 +96,7 @@ export class Session {
 
   /** base64(SHA-256(Alice's identity key ‖ Alice's base key ‖ Bob's one-time key)). */
   get sessionId(): string {
+    // A cache: recomputing gives the same string.
     if (this.#sessionId === undefined) {
       const k = this.#sessionKeys;
       const input = new Uint8Array(96);
@@ -195,7 +196,7 @@ export class Session {
   /** Decrypts a UTF-8 message; invalid UTF-8 is refused before any state changes. */
   decryptText(message: OlmMessage): string {
     this.#checkUsable();
-    let text = '';
+    let text = ''; // always assigned by `check` (called on every successful path) before it is read
     this.#decrypt(message, (plaintext) => {
       try {
         text = UTF8_STRICT.decode(plaintext);
@@ -273,6 +274,10 @@ export class Session {
       });
     }
     // Walk the chain on a copy, keeping the message keys of the last skipped messages only.
+    // Keeping every key from `start` instead (the mutants `Math.min` and `i >= keepFrom` → `true`) is
+    // equivalent for every state the session reaches itself, only slower: trimSkipped then evicts the
+    // surplus and records the same indices as given up (they are contiguous, above every older record,
+    // and index start - 1 was decrypted, so no transient extra range forces a different merge).
     const skipped: SkippedKey[] = [];
     const keepFrom = Math.max(start, index - MAX_SKIPPED_KEYS_PER_CHAIN);
     for (let i = start; i < index; i++) {
@@ -296,7 +301,7 @@ export class Session {
       for (const s of skipped) s.messageKey.fill(0);
       throw error;
     } finally {
-      messageKey.fill(0);
+      messageKey.fill(0); // erasure only
     }
     // Success: commit. Keys stepped past without being kept: [start, keepFrom).
     if (chain !== undefined) {
@@ -304,6 +309,7 @@ export class Session {
       chain.chainKey = chainKey;
       chain.index = index + 1;
       chain.lost = withRange(chain.lost, start, keepFrom);
+      // `>= 0` or `true` is equivalent: pushing nothing leaves at most MAX_SKIPPED_KEYS_PER_CHAIN keys to trim.
       if (skipped.length > 0) {
         chain.skipped.push(...skipped);
         trimSkipped(chain);
@@ -312,6 +318,7 @@ export class Session {
       this.#rootKey.fill(0);
       this.#rootKey = rootKey!;
       const fresh: ReceiverChain = {
+        // A copy of the message key object's bytes; never written to, so sharing them would be equivalent.
         ratchetKey: theirRatchetKey.slice(),
         chainKey,
         index: index + 1,
@@ -321,7 +328,8 @@ export class Session {
       trimSkipped(fresh);
       this.#receivers.push(fresh);
       while (this.#receivers.length > MAX_RECEIVER_CHAINS) this.#drop(this.#receivers.shift()!);
-      // The next encrypt ratchets with a new key of ours.
+      // The next encrypt ratchets with a new key of ours. (`#sender` is defined here: a new chain
+      // without a sending chain was refused above, so `?.` → `.` is an equivalent mutant.)
       this.#sender?.ratchetKey.wipe();
       this.#sender?.chainKey.fill(0);
       this.#sender = undefined;
@@ -454,7 +462,7 @@ export class Session {
     this.#sender?.chainKey.fill(0);
     for (const r of this.#receivers) wipeReceiver(r);
     this.#receivers = [];
-    this.#dropped = [];
+    this.#dropped = []; // public data only; every later use is refused, so the array's content is not observable
     this.#sender = undefined;
   }
 

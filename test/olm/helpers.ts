@@ -81,6 +81,18 @@ export function expectTriturusError(
   return caught as TriturusError;
 }
 
+/**
+ * Asserts that `fn` throws a TriturusError with `code` whose message names what was wrong: it
+ * matches `names` (a key word such as /MAC/ or /one-time key/, not the whole prose).
+ */
+export function expectRefusal(fn: () => unknown, code: string, names: RegExp): TriturusError {
+  const error = thrown(fn);
+  expect(error).toBeInstanceOf(TriturusError);
+  expect((error as TriturusError).code).toBe(code);
+  expect((error as TriturusError).message).toMatch(names);
+  return error as TriturusError;
+}
+
 /** Returns what `fn` throws (failing the test when it does not throw). */
 export function thrown(fn: () => unknown): unknown {
   try {
@@ -474,4 +486,51 @@ export function makePair(config: SessionConfig = SessionConfig.version1(), first
 
 export function text(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('utf8');
+}
+
+/** Encodes an Olm session pickle body (the inverse of parseSessionBody), for hand-built pickles. */
+export function encodeSessionBody(body: SessionBody): Uint8Array {
+  const out: number[] = [];
+  const u8 = (v: number) => out.push(v);
+  const u32 = (v: number) => out.push((v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
+  const raw = (b: Uint8Array) => out.push(...b);
+  const ranges = (r: [number, number][]) => {
+    u8(r.length);
+    for (const [from, to] of r) {
+      u32(from);
+      u32(to);
+    }
+  };
+  u8(body.schema);
+  u8(body.version);
+  u8(body.receivedMessage ? 1 : 0);
+  for (const k of [body.identityKey, body.baseKey, body.oneTimeKey, body.rootKey]) raw(k);
+  u8(body.sender === undefined ? 0 : 1);
+  if (body.sender !== undefined) {
+    raw(body.sender.secret);
+    raw(body.sender.publicKey);
+    raw(body.sender.chainKey);
+    u32(body.sender.index);
+  }
+  u8(body.receivers.length);
+  for (const r of body.receivers) {
+    raw(r.ratchetKey);
+    raw(r.chainKey);
+    u32(r.index);
+    u8(r.skipped.length);
+    for (const s of r.skipped) {
+      u32(s.index);
+      raw(s.messageKey);
+    }
+    if (body.schema >= 2) ranges(r.lost);
+  }
+  if (body.schema >= 2) {
+    u8(body.dropped.length);
+    for (const d of body.dropped) {
+      raw(d.ratchetKey);
+      u32(d.nextIndex);
+      ranges(d.lost);
+    }
+  }
+  return Uint8Array.from(out);
 }
