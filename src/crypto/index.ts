@@ -13,6 +13,7 @@ import { active, setActive } from './active.js';
 import type { CryptoBackend } from './backend.js';
 import { checkLength } from './bytes.js';
 import { Ed25519SecretKey, ed25519Verify, X25519SecretKey } from './curves.js';
+import { setSystemFill } from './random.js';
 import {
   hkdfSha256 as rawHkdfSha256,
   hkdfSha256Expand as rawHkdfSha256Expand,
@@ -28,6 +29,10 @@ export { constantTimeEqual, wipe } from './bytes.js';
 export { Ed25519SecretKey, ed25519Verify, smallOrderPointEncodings, X25519SecretKey } from './curves.js';
 export type { RandomSource } from './random.js';
 export { getRandomSource, randomBytes, setRandomSource } from './random.js';
+
+// The default backend's own CSPRNG where it has one (node:crypto's on the node backend: see random.ts).
+if (defaultBackend.systemRandomFill !== undefined) setSystemFill(defaultBackend.systemRandomFill);
+
 export { HmacSha256Key, hkdfSha256Extract } from './sha256.js';
 
 /** The backend in use: `node` (node:crypto) under Node's export condition, `noble` elsewhere. */

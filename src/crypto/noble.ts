@@ -62,6 +62,8 @@ function expandedSeed(seed: Uint8Array, cache: KeyCache): Ed25519Expanded {
 
 /** This backend's name, as a named export (reading it does not keep the whole backend object in a bundle). */
 export const backendName = 'noble' as const;
+/** No CSPRNG of its own: random bytes come from WebCrypto's getRandomValues (see random.ts). */
+export const systemRandomFill: ((out: Uint8Array) => void) | undefined = undefined;
 
 export const sha512: CryptoBackend['sha512'] = (data) => nobleSha512(data);
 export const hmacSha512: CryptoBackend['hmacSha512'] = (key, data) => hmac(nobleSha512, key, data);

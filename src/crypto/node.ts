@@ -24,7 +24,6 @@ import { createRequire } from 'node:module';
 import type { CryptoBackend, KeyCache } from './backend.js';
 import { ed25519PublicKeyFromScalarNode, ed25519SignExpandedNode } from './ed25519-expanded-node.js';
 import { checkPkcs7 } from './padding.js';
-import { setSystemFill } from './random.js';
 import { hmacSha256 as jsHmacSha256, sha256 as jsSha256 } from './sha256.js';
 
 // Below these sizes the tuned JavaScript SHA-256 beats node:crypto's per-call setup
@@ -182,10 +181,13 @@ function gcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Ui
 /** This backend's name, as a named export (reading it does not keep the whole backend object in a bundle). */
 export const backendName = 'node' as const;
 
-// The system random source on this backend: node:crypto's, ready at once (see random.ts).
-setSystemFill((out) => {
+/**
+ * The system random source on this backend (the facade installs it, see random.ts): node:crypto's,
+ * ready at once. Not imported from random.ts here: that would make the bundled build load one more chunk.
+ */
+export const systemRandomFill: ((out: Uint8Array) => void) | undefined = (out) => {
   randomFillSync(out);
-});
+};
 
 export const nodeBackend: CryptoBackend = {
   name: 'node',

@@ -14,9 +14,10 @@ const pool = new Uint8Array(POOL_SIZE);
 let poolOffset = POOL_SIZE;
 
 /**
- * A backend's own CSPRNG, when it has one: the node backend sets node:crypto's `randomFillSync`
- * (`setSystemFill`), since Node loads its WebCrypto on the first use of `globalThis.crypto`, which
- * costs 4-8 ms in a fresh process (measured on Node 20), while node:crypto is loaded already.
+ * A backend's own CSPRNG, when it has one: the facade installs the node backend's (node:crypto's
+ * `randomFillSync`, through `setSystemFill`), since Node loads its WebCrypto on the first use of
+ * `globalThis.crypto`, which costs 4-8 ms in a fresh process (measured on Node 20), while node:crypto
+ * is loaded already.
  */
 let backendFill: RandomSource | undefined;
 
