@@ -6,6 +6,12 @@
  *
  * Rule: a failed operation commits nothing and drops the caches, so memory never runs ahead of
  * the store. Not exported from the package: the Device holds it privately.
+ *
+ * Why one file of ~660 lines: the lease, the commit path and the replay-record machinery (window
+ * cache, read-ahead, deferred records and their flush) share one state — every commit carries the
+ * deferred records and updates the caches, a lease change drops them, a flush is a commit. Split
+ * apart, each piece would need the others' private fields. The next split, when it grows again:
+ * the replay records into a class of their own that the context calls at commit and lease change.
  */
 
 import { randomBytes } from '../crypto/index.js';
