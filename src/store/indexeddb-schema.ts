@@ -31,9 +31,9 @@ export function addReplays(store: IDBObjectStore, scope: string, replays: readon
   }
 }
 
-export const REPLAY_COMMIT_STORES = [S.replays, S.leases];
+export const REPLAY_COMMIT_STORES: string[] = [S.replays, S.leases];
 
-export const COMMIT_STORES = [
+export const COMMIT_STORES: string[] = [
   S.accounts,
   S.olmSessions,
   S.inboundGroupSessions,
